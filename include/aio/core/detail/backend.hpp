@@ -1,0 +1,51 @@
+// SPDX-License-Identifier: MIT
+// aio/core/detail/backend.hpp — the interface between the event loop and the OS
+// poller (DESIGN.md §2). One implementation per file in src/core/backend/.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+
+#include "aio/core/detail/loop_base.hpp"
+
+namespace aio::detail {
+
+/// Readiness bits, independent of the poller's own constants.
+enum : std::uint32_t {
+  io_readable = 1u << 0,
+  io_writable = 1u << 1,
+  io_error = 1u << 2,  // error or hang-up: wakes readers and writers alike
+};
+
+struct io_event {
+  std::uint64_t data;    // what was registered with the fd
+  std::uint32_t events;  // io_* bits
+};
+
+class backend {
+ public:
+  virtual ~backend() = default;
+  virtual const char* name() const noexcept = 0;
+
+  /// Starts watching `fd` for `events` (io_readable | io_writable), level-triggered.
+  /// Throws std::system_error (EPERM for regular files, EBADF, ...).
+  virtual void add(int fd, std::uint32_t events, std::uint64_t data) = 0;
+  virtual void modify(int fd, std::uint32_t events, std::uint64_t data) = 0;
+  /// Stops watching `fd`; an fd that was already closed is fine.
+  virtual void remove(int fd) noexcept = 0;
+
+  /// Waits for events for at most `timeout` (nullopt: no limit; zero: just check),
+  /// stores up to `max` of them, returns how many. Wake-ups are consumed here and not
+  /// reported. EINTR returns 0.
+  virtual std::size_t poll(std::optional<duration> timeout, io_event* out, std::size_t max) = 0;
+
+  /// Makes a poll in progress, or the next one, return. Thread-safe and
+  /// async-signal-safe.
+  virtual void wakeup() noexcept = 0;
+};
+
+std::unique_ptr<backend> make_epoll_backend();
+
+}  // namespace aio::detail

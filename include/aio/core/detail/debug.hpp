@@ -1,0 +1,25 @@
+// SPDX-License-Identifier: MIT
+// aio/core/detail/debug.hpp — names for debug-mode reports: symbolised code addresses
+// and coroutine names.
+#pragma once
+
+#include <coroutine>
+#include <string>
+
+namespace aio::detail {
+
+/// "function (file:line)" for a code address, as far as the symbols allow.
+std::string symbolize(const void* pc);
+
+/// The name of the coroutine function whose frame `h` is ("fetch(std::string)").
+/// Works for suspended frames (the frame's first word is its resume function on both
+/// g++ and clang); "<finished coroutine>" for a frame at its final suspend point.
+std::string coroutine_name(std::coroutine_handle<> h);
+
+/// True when AIO_DEBUG is set to a non-empty value other than "0".
+bool debug_from_environment() noexcept;
+
+/// Debug mode of the running loop, or AIO_DEBUG outside of one.
+bool debug_active() noexcept;
+
+}  // namespace aio::detail

@@ -1,0 +1,106 @@
+// SPDX-License-Identifier: MIT
+#include "aio/core/detail/debug.hpp"
+
+#include <cxxabi.h>
+#include <dlfcn.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <mutex>
+
+#include "aio/core/detail/loop_base.hpp"
+
+#if AIO_HAVE_LIBBACKTRACE
+#include <backtrace.h>
+#endif
+
+namespace aio::detail {
+namespace {
+
+std::string demangle(const char* name) {
+  int status = 0;
+  std::unique_ptr<char, void (*)(void*)> s(abi::__cxa_demangle(name, nullptr, nullptr, &status),
+                                           std::free);
+  return status == 0 && s ? std::string(s.get()) : std::string(name);
+}
+
+// The coroutine's resume function is a compiler-made clone of the coroutine
+// function: "f(int) [clone .actor]" (g++), "f(int) (.resume)" (clang).
+std::string strip_clone_suffix(std::string s) {
+  for (const char* suffix : {" [clone .actor]", " (.resume)", " [clone .destroy]", " (.destroy)"}) {
+    const std::size_t n = std::strlen(suffix);
+    if (s.size() > n && s.compare(s.size() - n, n, suffix) == 0) s.resize(s.size() - n);
+  }
+  return s;
+}
+
+#if AIO_HAVE_LIBBACKTRACE
+backtrace_state* bt_state() {
+  static backtrace_state* st = backtrace_create_state(nullptr, /*threaded=*/1, nullptr, nullptr);
+  return st;
+}
+struct pc_info {
+  std::string function;
+  std::string file;
+  int line = 0;
+};
+#endif
+
+}  // namespace
+
+std::string symbolize(const void* pc) {
+  if (!pc) return "?";
+  std::string function, where;
+#if AIO_HAVE_LIBBACKTRACE
+  if (backtrace_state* st = bt_state()) {
+    pc_info info;
+    backtrace_pcinfo(
+        st, reinterpret_cast<std::uintptr_t>(pc),
+        [](void* data, std::uintptr_t, const char* file, int line, const char* fn) -> int {
+          auto* i = static_cast<pc_info*>(data);
+          if (fn && i->function.empty()) i->function = fn;
+          if (file && i->file.empty()) {
+            i->file = file;
+            i->line = line;
+          }
+          return 1;  // the innermost frame is enough
+        },
+        [](void*, const char*, int) {}, &info);
+    if (!info.function.empty()) function = demangle(info.function.c_str());
+    if (!info.file.empty()) where = info.file + ":" + std::to_string(info.line);
+  }
+#endif
+  if (function.empty()) {
+    Dl_info dl{};
+    if (dladdr(pc, &dl) && dl.dli_sname) function = demangle(dl.dli_sname);
+  }
+  if (function.empty()) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%p", pc);
+    function = buf;
+  }
+  function = strip_clone_suffix(std::move(function));
+  return where.empty() ? function : function + " (" + where + ")";
+}
+
+std::string coroutine_name(std::coroutine_handle<> h) {
+  if (!h) return "<no coroutine>";
+  void* const* frame = static_cast<void* const*>(h.address());
+  const void* resume = frame[0];
+  if (!resume || h.done()) return "<finished coroutine>";
+  return symbolize(resume);
+}
+
+bool debug_from_environment() noexcept {
+  const char* v = std::getenv("AIO_DEBUG");
+  return v && *v && std::strcmp(v, "0") != 0;
+}
+
+bool debug_active() noexcept {
+  if (loop_base* l = tls_context.loop) return l->debug();
+  static const bool env = debug_from_environment();
+  return env;
+}
+
+}  // namespace aio::detail
