@@ -82,4 +82,13 @@ AIO_TEST_VIRTUAL_TIME(basics, shield_survives) {
   EXPECT_TRUE(finished);
 }
 
+// Options structs are trivially destructible (docs/hazards.md: g++ 12 destroys
+// aggregate temporaries with non-trivial members twice inside co_await expressions).
+AIO_TEST(basics, named_task_created_inside_a_co_await_expression) {
+  auto name = co_await aio::create_task(
+      []() -> aio::coro<std::string> { co_return aio::current_task()->get_name(); },
+      {.name = "a task name longer than the small string buffer"});
+  EXPECT_EQ(name, "a task name longer than the small string buffer");
+}
+
 }  // namespace

@@ -181,6 +181,7 @@ struct loop_options {
   /// once instead of sleeping. Timeout tests are then exact and take no wall time.
   bool virtual_clock = false;
 };
+static_assert(std::is_trivially_destructible_v<loop_options>);  // docs/hazards.md
 
 class event_loop : public detail::loop_base {
  public:
@@ -314,7 +315,7 @@ class event_loop : public detail::loop_base {
   template <class T>
   task<T> create_task(coro<T> c, task_options opts = {}) {
     check_open();
-    return detail::spawn(this, std::move(c), std::move(opts.name));
+    return detail::spawn(this, std::move(c), std::string(opts.name));
   }
   template <class F>
   requires detail::coro_factory<F>

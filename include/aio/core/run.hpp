@@ -33,6 +33,7 @@ namespace aio {
 struct run_options {
   /// Debug mode (DESIGN.md §7); unset: from AIO_DEBUG.
   std::optional<bool> debug{};
+
   /// Run on virtual time (see loop_options::virtual_clock). For tests.
   bool virtual_clock = false;
   /// Cancel the main task on SIGINT.
@@ -41,6 +42,7 @@ struct run_options {
   /// aio::keyboard_interrupt (false).
   bool exit_on_sigint = true;
 };
+static_assert(std::is_trivially_destructible_v<run_options>);  // docs/hazards.md
 
 namespace detail {
 

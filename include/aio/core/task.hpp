@@ -48,9 +48,15 @@ template <class T>
 class task;
 
 /// Options for create_task (Python's keyword arguments).
+///
+/// Like every options struct in aio, it holds only trivially destructible members
+/// (views, numbers, durations): g++ 12 destroys an aggregate temporary with
+/// non-trivial members twice when it appears in a co_await expression
+/// (docs/hazards.md, "g++ 12 and temporaries"). The callee copies what it keeps.
 struct task_options {
-  std::string name{};  // empty: "Task-<n>"
+  std::string_view name{};  // empty: "Task-<n>"
 };
+static_assert(std::is_trivially_destructible_v<task_options>);
 
 namespace detail {
 
@@ -227,14 +233,14 @@ task<T> spawn(loop_base* loop, coro<T> c, std::string name) {
 /// outside of a running loop (use event_loop::create_task there).
 template <class T>
 task<T> create_task(coro<T> c, task_options opts = {}) {
-  return detail::spawn(&detail::require_loop(), std::move(c), std::move(opts.name));
+  return detail::spawn(&detail::require_loop(), std::move(c), std::string(opts.name));
 }
 
 /// Schedules `f()` and keeps `f` alive until the coroutine it returns ends.
 template <class F>
 requires detail::coro_factory<F>
 auto create_task(F&& f, task_options opts = {}) {
-  return create_task(detail::invoke_owned(std::decay_t<F>(std::forward<F>(f))), std::move(opts));
+  return create_task(detail::invoke_owned(std::decay_t<F>(std::forward<F>(f))), opts);
 }
 
 /// The task running on this thread, or nullopt outside of a task step.

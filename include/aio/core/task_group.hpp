@@ -55,7 +55,7 @@ class task_group {
   template <class T>
   task<T> create_task(coro<T> c, task_options opts = {}) {
     check_can_create();
-    task<T> t = aio::create_task(std::move(c), std::move(opts));
+    task<T> t = aio::create_task(std::move(c), opts);
     adopt(t.state());
     return t;
   }
@@ -63,7 +63,7 @@ class task_group {
   template <class F>
   requires detail::coro_factory<F>
   auto create_task(F&& f, task_options opts = {}) {
-    return create_task(detail::invoke_owned(std::decay_t<F>(std::forward<F>(f))), std::move(opts));
+    return create_task(detail::invoke_owned(std::decay_t<F>(std::forward<F>(f))), opts);
   }
 
   /// Number of children still running.

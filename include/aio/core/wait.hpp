@@ -49,8 +49,10 @@ inline constexpr return_when all_completed = return_when::all_completed;
 
 struct wait_options {
   std::optional<duration> timeout{};
+
   aio::return_when return_when = aio::return_when::all_completed;
 };
+static_assert(std::is_trivially_destructible_v<wait_options>);  // docs/hazards.md
 
 template <class H>
 struct wait_result {
@@ -87,6 +89,7 @@ requires detail::waitable<H> coro<wait_result<H>> wait(std::vector<H> fs, wait_o
 struct as_completed_options {
   std::optional<duration> timeout{};
 };
+static_assert(std::is_trivially_destructible_v<as_completed_options>);  // docs/hazards.md
 
 /// The awaitables of as_completed, in completion order. Not copyable or movable
 /// (children point at it): keep it where as_completed() put it.
