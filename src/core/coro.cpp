@@ -29,6 +29,31 @@ bool drive_inline(std::coroutine_handle<> child, std::coroutine_handle<> parent)
   return !finished;
 }
 
+void park_coro_exception() noexcept {
+  std::exception_ptr e = std::current_exception();
+  if (std::exception_ptr* slot = tls_coro_exception) {
+    *slot = std::move(e);  // cannot happen: the previous one was taken at once
+    return;
+  }
+  try {
+    tls_coro_exception = new std::exception_ptr(std::move(e));
+  } catch (...) {
+    std::terminate();  // out of memory while an exception propagates
+  }
+}
+
+std::exception_ptr take_parked_exception() noexcept {
+  std::exception_ptr* slot = std::exchange(tls_coro_exception, nullptr);
+  if (!slot) return nullptr;
+  std::exception_ptr e = std::move(*slot);
+  delete slot;
+  return e;
+}
+
+void rethrow_coro_exception() {
+  std::rethrow_exception(take_parked_exception());
+}
+
 void discard_unstarted(std::coroutine_handle<> h) noexcept {
   if (debug_active()) {
     try {

@@ -24,7 +24,10 @@ namespace detail {
 
 // --- callback nodes ---------------------------------------------------------------
 
+const item_ops callback_node::queued_ops{&callback_node::run_queued};
+
 callback_node::callback_node(loop_base* loop) noexcept : loop_(loop) {
+  ops = &queued_ops;
   if (loop) {
     counted_ = true;
     ++tls_live_callbacks;
@@ -138,23 +141,42 @@ extern "C" void aio_on_signal(int sig) {
 }  // namespace
 
 void run_until_done(event_loop& loop, future_base* st) {
-  // Stop the loop when `st` completes. The node lives on this stack and is unlinked
-  // if the loop stops first, so a later completion cannot stop a later run.
-  struct stopper : completion_node {
+  // Stop the loop once `st` completes. As in asyncio, where a done callback (run via
+  // call_soon) stops the loop, the stop happens in the iteration after the one that
+  // completed `st`: what that iteration scheduled still gets its step. The node lives
+  // on this stack; the guard unlinks it (or takes it off the ready queue) on the way
+  // out, so a later completion cannot stop a later run.
+  struct stopper : completion_node, loop_item {
     event_loop* loop;
+    bool queued = false;
   } s;
   s.loop = &loop;
-  s.on_done = [](completion_node* n) noexcept { static_cast<stopper*>(n)->loop->stop(); };
-  struct unlink_guard {
+  static constexpr item_ops stop_item{[](loop_item* it, bool) {
+    auto* self = static_cast<stopper*>(it);
+    self->queued = false;
+    self->loop->stop();
+  }};
+  static constexpr wait_ops stop_wait{[](completion_node* n) noexcept {
+                                        auto* self = static_cast<stopper*>(n);
+                                        self->queued = true;
+                                        self->loop->push_ready(self);
+                                      },
+                                      nullptr};
+  s.completion_node::ops = &stop_wait;
+  s.loop_item::ops = &stop_item;
+  struct guard {
     stopper& s;
-    ~unlink_guard() {
+    ~guard() {
       if (s.linked()) s.unlink();
+      if (s.queued) s.loop->ready().remove(&s);
     }
-  } guard{s};
-  if (st->done())
-    loop.stop();  // asyncio still runs one iteration
-  else
+  } g{s};
+  if (st->done()) {
+    s.queued = true;
+    loop.push_ready(&s);
+  } else {
     st->add_waiter(&s);
+  }
   loop.run_forever();
   if (!st->done()) throw std::runtime_error("event loop stopped before the future completed");
 }
@@ -219,10 +241,17 @@ void event_loop::run_once() {
   }
 
   // 2. Poll for I/O. With the virtual clock, idle time is skipped: check I/O without
-  //    waiting, and if nothing came, jump to the next timer.
+  //    waiting, and if nothing came, jump to the next timer. While work is ready,
+  //    the poll (a system call) is made only every busy_poll_interval iterations,
+  //    and not at all when no fd is watched: posts from other threads and signals are
+  //    seen through their atomic flags, not through the poller.
   detail::io_event events[256];
-  std::size_t n;
-  if (virtual_clock_ && timeout != duration::zero()) {
+  std::size_t n = 0;
+  if (timeout == duration::zero() && !ready_.empty() &&
+      (watched_fds_ == 0 || ++busy_iterations_ < busy_poll_interval)) {
+    // skip the poll
+  } else if (virtual_clock_ && timeout != duration::zero()) {
+    busy_iterations_ = 0;
     n = backend_->poll(duration::zero(), events, std::size(events));
     if (n == 0) {
       if (!timers_.empty())
@@ -231,6 +260,7 @@ void event_loop::run_once() {
         n = backend_->poll(std::nullopt, events, std::size(events));
     }
   } else {
+    busy_iterations_ = 0;
     n = backend_->poll(timeout, events, std::size(events));
   }
 
@@ -273,14 +303,18 @@ void event_loop::run_ready() {
   }
   while (it) {
     detail::loop_item* next = it->next_ready;
-    run_item(it);
+    try {
+      it->ops->run(it, false);
+    } catch (...) {
+      report("Exception in callback", std::current_exception(), nullptr);
+    }
     it = next;
   }
 }
 
 void event_loop::run_item(detail::loop_item* it) noexcept {
   try {
-    it->run(it, false);
+    it->ops->run(it, false);
   } catch (...) {
     report("Exception in callback", std::current_exception(), nullptr);
   }
@@ -296,7 +330,7 @@ void event_loop::run_debug_item(detail::loop_item* it) {
   if (task) {
     keep = any_task::from_state(task);
     if (auto h = task->resume_point()) resumed_in = *static_cast<void* const*>(h.address());
-  } else if (it->run == &detail::callback_node::run_queued) {
+  } else if (it->ops == &detail::callback_node::queued_ops) {
     callback = static_cast<detail::callback_node*>(it)->describe();
   } else {
     callback = "callback";
@@ -324,7 +358,7 @@ void event_loop::discard_ready() noexcept {
     while (it) {
       detail::loop_item* next = it->next_ready;
       try {
-        it->run(it, true);
+        it->ops->run(it, true);
       } catch (...) {
       }
       it = next;
@@ -364,7 +398,6 @@ void event_loop::drain_threadsafe() {
 // --- I/O readiness ------------------------------------------------------------------
 
 void event_loop::set_fd_callback(int fd, bool writer, detail::callback_node* n) {
-  n->run = &detail::callback_node::run_queued;
   if (closed_) {
     n->release();
     check_open();
@@ -415,12 +448,14 @@ void event_loop::update_fd(int fd) {
   if (want == 0) {
     backend_->remove(fd);
     e.registered = 0;
+    --watched_fds_;
     return;
   }
   if (e.registered == 0) {
     const std::uint32_t gen = ++fd_gen_;
     backend_->add(fd, want, (std::uint64_t{gen} << 32) | static_cast<std::uint32_t>(fd));
     e.gen = gen;
+    ++watched_fds_;
   } else {
     backend_->modify(fd, want, (std::uint64_t{e.gen} << 32) | static_cast<std::uint32_t>(fd));
   }
@@ -460,7 +495,6 @@ void event_loop::signal_arrived(int sig) noexcept {
 }
 
 void event_loop::set_signal_callback(int sig, detail::callback_node* n) {
-  n->run = &detail::callback_node::run_queued;
   if (sig <= 0 || sig >= detail::max_signal || sig == SIGKILL || sig == SIGSTOP) {
     n->release();
     throw std::invalid_argument("invalid signal number " + std::to_string(sig));
@@ -586,6 +620,7 @@ void event_loop::close() {
     if (e.writer) std::exchange(e.writer, nullptr)->release();
   }
   fds_.clear();
+  watched_fds_ = 0;
   {
     std::lock_guard lk(ts_mutex_);
     backend_.reset();

@@ -75,30 +75,7 @@ void timer_heap::shrink() noexcept {
   }
 }
 
-// --- task bookkeeping ---
-
-void loop_base::task_started(task_base* t) noexcept {
-  t->add_ref();  // the loop's reference, released in task_finished
-  t->all_prev_ = nullptr;
-  t->all_next_ = all_tasks_;
-  if (all_tasks_) all_tasks_->all_prev_ = t;
-  all_tasks_ = t;
-  ++live_tasks_;
-}
-
-void loop_base::task_finished(task_base* t) noexcept {
-  if (t->all_prev_)
-    t->all_prev_->all_next_ = t->all_next_;
-  else
-    all_tasks_ = t->all_next_;
-  if (t->all_next_) t->all_next_->all_prev_ = t->all_prev_;
-  t->all_prev_ = t->all_next_ = nullptr;
-  --live_tasks_;
-  t->release();
-}
-
-loop_base& require_loop() {
-  if (loop_base* l = tls_context.loop) return *l;
+void throw_no_loop() {
   throw std::runtime_error("no running event loop");
 }
 

@@ -27,14 +27,14 @@ void multi_wait::await_suspend(std::coroutine_handle<> h) {
   for (std::size_t i = 0; i < children_.size(); ++i) {
     if (children_[i]->done()) continue;
     nodes_[i].owner = this;
-    nodes_[i].on_done = &node_done;
+    nodes_[i].ops = &node_ops_;
     children_[i]->add_waiter(&nodes_[i]);
   }
   if (opts_.deadline) {
     fire = &on_deadline;
     task_->loop()->arm_timer(this, *opts_.deadline);
   }
-  cancel = &on_cancel;
+  suspension::ops = &self_ops_;
   // Suspend first: what follows may already wake the task, and a wake must come after
   // the task knows what it waits on.
   task_->suspend_on(h, this);

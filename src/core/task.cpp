@@ -19,34 +19,27 @@ bool is_cancelled_error(const std::exception_ptr& e) noexcept {
 }
 }  // namespace
 
-task_base::task_base(loop_base* loop) noexcept : future_base(loop), id_(loop->next_task_id()) {
-  is_task_ = true;
-  run = &run_step;
-}
-
 task_base::~task_base() {
   if (top_) top_.destroy();
-  if (status_ == status::finished && exc_ && !retrieved_)
+  if (status_ == status::finished && extras_ && extras_->exc && !retrieved_)
     report_unretrieved(loop_, "Task exception was never retrieved (task '" + get_name() + "')",
-                       exc_);
+                       extras_->exc);
 }
 
-void task_base::start(std::coroutine_handle<> top, std::string name) {
-  top_ = top;
-  resume_ = top;
-  if (!name.empty()) name_ = std::make_unique<std::string>(std::move(name));
-  loop_->task_started(this);
-  schedule();
+task_base::extras& task_base::more() {
+  if (!extras_) extras_ = std::make_unique<extras>();
+  return *extras_;
 }
 
 bool task_base::cancel(std::string_view msg) {
+  retrieved_ = true;  // asyncio: a cancelled (or cancel-attempted) task is not reported
   if (done()) return false;
-  ++num_cancels_requested_;
-  if (msg.empty())
-    cancel_msg_.reset();
-  else
-    cancel_msg_ = std::make_unique<std::string>(msg);
-  if (waiting_on_ && waiting_on_->cancel(waiting_on_, this)) return true;
+  if (num_cancels_requested_ < UINT16_MAX) ++num_cancels_requested_;
+  if (!msg.empty())
+    more().cancel_msg = msg;
+  else if (extras_)
+    extras_->cancel_msg.clear();
+  if (waiting_on_ && waiting_on_->ops->cancel(waiting_on_, this)) return true;
   must_cancel_ = true;
   return true;
 }
@@ -60,11 +53,12 @@ std::uint32_t task_base::uncancel() noexcept {
 }
 
 std::string task_base::get_name() const {
-  return name_ ? *name_ : "Task-" + std::to_string(id_);
+  if (extras_ && !extras_->name.empty()) return extras_->name;
+  return "Task-" + std::to_string(id_);
 }
 
 void task_base::set_name(std::string name) {
-  name_ = std::make_unique<std::string>(std::move(name));
+  more().name = std::move(name);
 }
 
 void task_base::deliver_cancel() {
@@ -82,7 +76,7 @@ void task_base::run_step(loop_item* self, bool discard) {
 }
 
 bool task_base::is_task_item(const loop_item* it) noexcept {
-  return it->run == &run_step;
+  return it->ops->run == &run_step;
 }
 
 void task_base::step() noexcept {
@@ -106,26 +100,24 @@ void task_base::step() noexcept {
       return;
     }
   }
+  // Steps never nest (the loop runs them one at a time), so the context is set and
+  // cleared rather than saved and restored.
   thread_context& ctx = tls_context;
-  task_base* const prev_task = ctx.task;
-  const bool prev_driving = ctx.driving;
-  const std::coroutine_handle<> prev_next = ctx.next;
   ctx.task = this;
   ctx.driving = true;
-  ctx.next = std::exchange(resume_, {});
+  std::coroutine_handle<> h = std::exchange(resume_, {});
   // The driver: every coroutine of this task's chain is resumed from here (coro.hpp).
-  while (std::coroutine_handle<> h = ctx.next) {
+  do {
     ctx.next = {};
     h.resume();
-  }
-  ctx.task = prev_task;
-  ctx.driving = prev_driving;
-  ctx.next = prev_next;
+  } while ((h = ctx.next));
+  ctx.task = nullptr;
+  ctx.driving = false;
   if (top_.done()) finish();
 }
 
 void task_base::finish() noexcept {
-  std::exception_ptr e = take_result();
+  std::exception_ptr e = static_cast<const task_ops*>(ops)->take_result(this);
   top_.destroy();
   top_ = {};
   waiting_on_ = nullptr;
@@ -171,8 +163,15 @@ void task_base::destroy_pending() noexcept {
   release();
 }
 
-task_base& require_task() {
-  if (task_base* t = tls_context.task) return *t;
+void throw_await_self() {
+  throw std::runtime_error("a task cannot await itself");
+}
+
+void throw_other_loop() {
+  throw std::runtime_error("the awaited task or future belongs to a different event loop");
+}
+
+void throw_no_task() {
   throw std::logic_error("aio: this awaitable can only be awaited inside a task");
 }
 

@@ -14,6 +14,7 @@ void timeout_scope::leave() noexcept {
 }
 
 void timeout_scope::enter() {
+  if (state_ != state::created) throw std::runtime_error("the timeout has already been entered");
   task_ = &detail::require_task();
   cancelling_ = task_->cancelling();
   state_ = state::entered;
@@ -24,8 +25,9 @@ void timeout_scope::enter() {
 void timeout_scope::reschedule(std::optional<time_point> when) {
   if (state_ != state::entered) {
     if (state_ == state::created) throw std::runtime_error("the timeout has not been entered");
-    throw std::runtime_error(expired() ? "cannot reschedule a timeout that has expired"
-                                       : "cannot reschedule a timeout that has exited");
+    throw std::runtime_error(state_ == state::expiring  ? "cannot reschedule an expiring timeout"
+                             : state_ == state::expired ? "cannot reschedule an expired timeout"
+                                                        : "cannot reschedule a finished timeout");
   }
   when_ = when;
   leave();

@@ -65,6 +65,7 @@ class callback_node : public loop_item, public pooled {
   /// The callback of a handle given to the ready queue: run unless cancelled, then
   /// drop the queue's reference.
   static void run_queued(loop_item* it, bool discard);
+  static const item_ops queued_ops;
   /// Cancels the callback; idempotent.
   void cancel() noexcept;
 
@@ -202,7 +203,6 @@ class event_loop : public detail::loop_base {
     check_open();
     auto bound = detail::bind_callback(std::forward<F>(f), std::forward<Args>(args)...);
     auto* n = new detail::callback_impl<decltype(bound)>(this, std::move(bound));
-    n->run = &detail::callback_node::run_queued;
     n->add_ref();  // the handle's
     push_ready(n);
     return handle(n);
@@ -214,7 +214,6 @@ class event_loop : public detail::loop_base {
     check_open();
     auto bound = detail::bind_callback(std::forward<F>(f), std::forward<Args>(args)...);
     auto* n = new detail::timer_callback<decltype(bound)>(this, std::move(bound));
-    n->run = &detail::callback_node::run_queued;
     n->add_ref();
     arm_timer(n->timer_, when);
     return timer_handle(n);
@@ -233,7 +232,6 @@ class event_loop : public detail::loop_base {
   void call_soon_threadsafe(F&& f, Args&&... args) {
     auto bound = detail::bind_callback(std::forward<F>(f), std::forward<Args>(args)...);
     auto* n = new detail::callback_impl<decltype(bound)>(nullptr, std::move(bound));
-    n->run = &detail::callback_node::run_queued;
     post_threadsafe(n);
   }
 
@@ -315,7 +313,7 @@ class event_loop : public detail::loop_base {
   template <class T>
   task<T> create_task(coro<T> c, task_options opts = {}) {
     check_open();
-    return detail::spawn(this, std::move(c), std::string(opts.name));
+    return detail::spawn(this, std::move(c), opts.name);
   }
   template <class F>
   requires detail::coro_factory<F>
@@ -386,6 +384,9 @@ class event_loop : public detail::loop_base {
   };
   std::vector<signal_slot> signals_;
   std::uint64_t iteration_ = 0;
+  std::size_t watched_fds_ = 0;   // fds registered with the backend
+  unsigned busy_iterations_ = 0;  // iterations since the last poll while busy
+  static constexpr unsigned busy_poll_interval = 61;
   bool running_ = false;
   bool stopping_ = false;
   bool closed_ = false;

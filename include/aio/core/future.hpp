@@ -29,10 +29,14 @@ namespace aio {
 
 namespace detail {
 template <class T>
-class future_state final : public future_base {
+class future_state final : public plain_future_base {
  public:
-  using future_base::future_base;
-  value_slot<T> value_;
+  explicit future_state(loop_base* loop) noexcept : plain_future_base(loop, &ops_) {}
+  [[no_unique_address]] value_slot<T> value_;
+
+ private:
+  static void destroy(future_base* f) noexcept { delete static_cast<future_state*>(f); }
+  static constexpr future_ops ops_{{nullptr}, &destroy};
 };
 }  // namespace detail
 

@@ -27,6 +27,8 @@
 
 #include <array>
 #include <cstddef>
+#include <span>
+#include <stdexcept>
 #include <tuple>
 #include <type_traits>
 #include <utility>
@@ -136,14 +138,36 @@ inline void gather_settle(std::span<future_base* const> states, std::size_t firs
     std::rethrow_exception(states[first_failure]->exception_for_result());
 }
 
+/// Tasks and futures given to gather must belong to the running loop (asyncio raises
+/// ValueError for futures of different loops). Checked before any task is started.
+template <class A>
+void check_same_loop(const A& a) {
+  if constexpr (!is_coro<A>::value) {
+    if (a.state()->loop() != &require_loop())
+      throw std::invalid_argument("gather: a task or future belongs to a different event loop");
+  }
+}
+
+/// Waits for the children; on cancellation, marks their outcomes seen (they were
+/// awaited, and the cancellation is what propagates) before rethrowing.
+inline coro<std::size_t> gather_wait(std::span<future_base* const> states, bool return_exceptions) {
+  try {
+    co_return co_await multi_wait(states, gather_options(return_exceptions));
+  } catch (const cancelled_error&) {
+    for (future_base* s : states) s->mark_retrieved();
+    throw;
+  }
+}
+
 template <bool ReturnExceptions, class... Aws>
 coro<std::tuple<gather_result_t<ReturnExceptions, typename gather_child<Aws>::value>...>>
 gather_variadic(Aws... aws) {
+  (check_same_loop(aws), ...);
   std::tuple<typename gather_child<Aws>::handle...> handles{
       gather_child<Aws>::make(std::move(aws))...};
   std::array<future_base*, sizeof...(Aws)> states = std::apply(
       [](auto&... h) { return std::array<future_base*, sizeof...(Aws)>{h.state()...}; }, handles);
-  const std::size_t first_failure = co_await multi_wait(states, gather_options(ReturnExceptions));
+  const std::size_t first_failure = co_await gather_wait(states, ReturnExceptions);
   gather_settle(states, first_failure, ReturnExceptions);
   co_return std::apply(
       [](auto&... h) {
@@ -157,6 +181,7 @@ template <bool ReturnExceptions, class A>
 coro<std::vector<gather_result_t<ReturnExceptions, typename gather_child<A>::value>>> gather_range(
     std::vector<A> aws) {
   using C = gather_child<A>;
+  for (const A& a : aws) check_same_loop(a);
   std::vector<typename C::handle> handles;
   handles.reserve(aws.size());
   for (A& a : aws) handles.push_back(C::make(std::move(a)));
@@ -164,7 +189,7 @@ coro<std::vector<gather_result_t<ReturnExceptions, typename gather_child<A>::val
   std::vector<future_base*> states;
   states.reserve(handles.size());
   for (auto& h : handles) states.push_back(h.state());
-  const std::size_t first_failure = co_await multi_wait(states, gather_options(ReturnExceptions));
+  const std::size_t first_failure = co_await gather_wait(states, ReturnExceptions);
   gather_settle(states, first_failure, ReturnExceptions);
   std::vector<gather_result_t<ReturnExceptions, typename C::value>> out;
   out.reserve(handles.size());

@@ -7,8 +7,9 @@
 //
 // A coro is wrapped in a task at once (the task is what keeps running). If the
 // awaiting task is cancelled, the await throws cancelled_error right away and the
-// inner task runs on to its end; the loop keeps it alive, and an exception it ends
-// with is then discarded, as in asyncio.
+// inner task runs on to its end; the loop keeps it alive. An exception it then ends
+// with, which nobody awaits any more, is reported once through the loop's exception
+// handler ("Task exception was never retrieved"): never silently lost.
 //
 // Hazard (docs/hazards.md): a shielded coroutine can outlive the scope that awaited
 // it, so it must own what it uses — pass values, not references to the caller's
@@ -35,7 +36,7 @@ class shield_awaitable {
   using aio_awaitable = void;
   shield_awaitable(task<T> inner, bool owned) noexcept : inner_(std::move(inner)), owned_(owned) {}
 
-  class awaiter : completion_node, suspension {
+  class awaiter : completion_node {
    public:
     awaiter(task<T>& inner, bool owned) noexcept : inner_(inner), owned_(owned) {}
     awaiter(const awaiter&) = delete;
@@ -46,8 +47,7 @@ class shield_awaitable {
     bool await_ready() const noexcept { return inner_.done(); }
     void await_suspend(std::coroutine_handle<> h) {
       task_ = &require_task();
-      on_done = [](completion_node* n) noexcept { static_cast<awaiter*>(n)->task_->wake(); };
-      cancel = &on_cancel;
+      ops = &ops_;
       inner_.state()->add_waiter(this);
       task_->suspend_on(h, this);
     }
@@ -65,16 +65,15 @@ class shield_awaitable {
     }
 
    private:
+    static void on_done(completion_node* n) noexcept { static_cast<awaiter*>(n)->task_->wake(); }
     static bool on_cancel(suspension* s, task_base*) {
-      auto* self = static_cast<awaiter*>(s);
+      auto* self = static_cast<awaiter*>(static_cast<completion_node*>(s));
       self->unlink();
       self->cancelled_ = true;
-      // Nobody will look at the inner outcome now: do not report its exception.
-      auto quiet = [](future_base* st) { st->mark_retrieved(); };
-      done_callback<decltype(quiet)>::add(self->inner_.state(), std::move(quiet));
       self->task_->wake();
       return true;
     }
+    static constexpr wait_ops ops_{&on_done, &on_cancel};
     task<T>& inner_;
     bool owned_;
     task_base* task_ = nullptr;

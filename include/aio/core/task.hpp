@@ -63,22 +63,26 @@ namespace detail {
 template <class T>
 class task_state final : public task_base {
  public:
-  using task_base::task_base;
-  value_slot<T> value_;
+  explicit task_state(loop_base* loop) noexcept : task_base(loop, &ops_) {}
+  [[no_unique_address]] value_slot<T> value_;
 
  private:
-  std::exception_ptr take_result() noexcept override {
-    auto& p = std::coroutine_handle<coro_promise<T>>::from_address(top_.address()).promise();
-    if (p.exception) return std::move(p.exception);
+  static std::exception_ptr take_result(task_base* t) noexcept {
+    auto* self = static_cast<task_state*>(t);
+    if (std::exception_ptr e = take_coro_exception()) return e;
     if constexpr (!std::is_void_v<T>) {
+      auto& p =
+          std::coroutine_handle<coro_promise<T>>::from_address(self->top_.address()).promise();
       try {
-        value_.set(std::move(*p.value));
+        self->value_.set(std::move(*p.value));
       } catch (...) {
         return std::current_exception();
       }
     }
     return nullptr;
   }
+  static void destroy(future_base* f) noexcept { delete static_cast<task_state*>(f); }
+  static constexpr task_ops ops_{{{&task_base::run_step}, &destroy}, &take_result};
 };
 
 template <class F>
@@ -95,7 +99,7 @@ invoke_coro_t<F> invoke_owned(F f) {
 }
 
 template <class T>
-task<T> spawn(loop_base* loop, coro<T> c, std::string name);
+task<T> spawn(loop_base* loop, coro<T> c, std::string_view name);
 
 }  // namespace detail
 
@@ -202,7 +206,7 @@ class task : public any_task {
 
  private:
   template <class U>
-  friend task<U> detail::spawn(detail::loop_base*, coro<U>, std::string);
+  friend task<U> detail::spawn(detail::loop_base*, coro<U>, std::string_view);
   explicit task(detail::task_state<T>* st) noexcept : any_task(st) {}
   detail::task_state<T>* typed() const noexcept {
     return static_cast<detail::task_state<T>*>(state_.get());
@@ -221,7 +225,7 @@ class task : public any_task {
 
 namespace detail {
 template <class T>
-task<T> spawn(loop_base* loop, coro<T> c, std::string name) {
+task<T> spawn(loop_base* loop, coro<T> c, std::string_view name) {
   auto* st = new task_state<T>(loop);
   task<T> t(st);                            // the handle's reference
   st->start(c.release(), std::move(name));  // the loop's reference, first step queued
@@ -233,7 +237,7 @@ task<T> spawn(loop_base* loop, coro<T> c, std::string name) {
 /// outside of a running loop (use event_loop::create_task there).
 template <class T>
 task<T> create_task(coro<T> c, task_options opts = {}) {
-  return detail::spawn(&detail::require_loop(), std::move(c), std::string(opts.name));
+  return detail::spawn(&detail::require_loop(), std::move(c), opts.name);
 }
 
 /// Schedules `f()` and keeps `f` alive until the coroutine it returns ends.

@@ -10,11 +10,13 @@
 // with_task_group(body) runs `body(tg)` in the current task, then waits for every
 // child. It returns the body's value.
 //
-// Errors (asyncio 3.12 TaskGroup semantics): the first child that fails (with anything
-// but cancelled_error) cancels the body and all other children; when everything has
-// ended, the failures — and the body's own exception, if any — are thrown together as
-// aio::exception_group("unhandled errors in a task group"). Use
-// exception_group::split<E>() for `except*`.
+// Errors (asyncio's TaskGroup, as of CPython's main branch): the first child that
+// fails (with anything but cancelled_error) cancels the body and all other children;
+// when everything has ended, the failures — and the body's own exception, if any —
+// are thrown together as aio::exception_group("unhandled errors in a task group").
+// Use exception_group::split<E>() for `except*`. aio::keyboard_interrupt (Python's
+// KeyboardInterrupt) is not grouped: it propagates alone, and the other failures go
+// to the loop's exception handler.
 // Cancellation: cancelling the task cancels the body and the children, waits for them,
 // and propagates cancelled_error — unless children failed, whose exception_group then
 // takes precedence. The group tells its own cancellation of the task apart from one
@@ -51,10 +53,14 @@ class task_group {
   /// closing) only requests their cancellation; destructors never block.
   ~task_group();
 
-  /// Starts a child task in the group.
+  /// Starts a child task in the group. Throws std::runtime_error (and drops the
+  /// coroutine unstarted) if the group is not entered, finished or shutting down.
   template <class T>
   task<T> create_task(coro<T> c, task_options opts = {}) {
-    check_can_create();
+    if (const char* why = refusal()) {
+      if (auto h = c.release()) h.destroy();  // refused on purpose: not "never awaited"
+      refuse(why);
+    }
     task<T> t = aio::create_task(std::move(c), opts);
     adopt(t.state());
     return t;
@@ -66,30 +72,45 @@ class task_group {
     return create_task(detail::invoke_owned(std::decay_t<F>(std::forward<F>(f))), opts);
   }
 
+  /// Cancels the group (Python 3.15's TaskGroup.cancel): every child and the body are
+  /// cancelled, and with_task_group then returns normally — no cancelled_error —
+  /// unless children failed. Idempotent; a no-op once the group has finished. Called
+  /// before the group is entered, it cancels the group as soon as it is entered.
+  void cancel() noexcept;
+
   /// Number of children still running.
   std::size_t size() const noexcept { return count_; }
 
-  // --- used by with_task_group (asyncio's __aenter__ / __aexit__) ---
+  // --- asyncio's __aenter__ / __aexit__; with_task_group calls them ---
+  /// Binds the group to the current task. std::runtime_error if entered before.
   void enter();
+  /// Waits for the children and decides what propagates (see the file comment).
   coro<void> exit(std::exception_ptr body_exception);
 
  private:
   struct child;
+  struct link {
+    link* prev;
+    link* next;
+  };
   class all_done_awaiter;
-  void check_can_create() const;
+  const char* refusal() const noexcept;
+  [[noreturn]] static void refuse(const char* why);
   void adopt(detail::task_base* t);
   void on_child_done(child* c) noexcept;
   void abort() noexcept;
 
   detail::task_base* parent_ = nullptr;
-  detail::list_hook children_{&children_, &children_};
+  link children_{&children_, &children_};
   std::size_t count_ = 0;
   std::vector<std::exception_ptr> errors_;
+  std::exception_ptr base_error_;        // a keyboard_interrupt: propagates alone
   detail::task_base* waiter_ = nullptr;  // the parent, waiting in exit() for the children
   bool entered_ = false;
   bool exiting_ = false;
   bool aborting_ = false;
   bool parent_cancel_requested_ = false;
+  bool cancel_on_enter_ = false;
 };
 
 namespace detail {

@@ -26,6 +26,8 @@
 #include <chrono>
 #include <coroutine>
 #include <cstddef>
+#include <deque>
+#include <iterator>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -91,8 +93,9 @@ struct as_completed_options {
 };
 static_assert(std::is_trivially_destructible_v<as_completed_options>);  // docs/hazards.md
 
-/// The awaitables of as_completed, in completion order. Not copyable or movable
-/// (children point at it): keep it where as_completed() put it.
+/// The awaitables of as_completed, in completion order. A single-pass range: leaving a
+/// `for` loop early and starting another one resumes where the first stopped. Not
+/// copyable or movable (children point at it): keep it where as_completed() put it.
 template <class T>
 class as_completed_range : detail::timer_entry {
  public:
@@ -118,21 +121,24 @@ class as_completed_range : detail::timer_entry {
     using value_type = next_awaitable;
     using difference_type = std::ptrdiff_t;
     iterator() = default;
-    iterator(as_completed_range* r, std::size_t i) noexcept : r_(r), i_(i) {}
-    next_awaitable operator*() const noexcept { return next_awaitable(r_); }
-    iterator& operator++() noexcept {
-      ++i_;
-      return *this;
+    explicit iterator(as_completed_range* r) noexcept : r_(r) {}
+    // Like Python's next(): taking an awaitable is what advances, so a loop left with
+    // `break` and a new loop over the same range go on from there.
+    next_awaitable operator*() const noexcept {
+      ++r_->yielded_;
+      return next_awaitable(r_);
     }
-    void operator++(int) noexcept { ++i_; }
-    bool operator==(const iterator& o) const noexcept { return i_ == o.i_; }
+    iterator& operator++() noexcept { return *this; }
+    void operator++(int) noexcept {}
+    bool operator==(std::default_sentinel_t) const noexcept {
+      return r_->yielded_ >= r_->tasks_.size();
+    }
 
    private:
     as_completed_range* r_ = nullptr;
-    std::size_t i_ = 0;
   };
-  iterator begin() noexcept { return iterator(this, 0); }
-  iterator end() noexcept { return iterator(this, tasks_.size()); }
+  iterator begin() noexcept { return iterator(this); }
+  std::default_sentinel_t end() const noexcept { return {}; }
   std::size_t size() const noexcept { return tasks_.size(); }
   /// An awaitable for the next result (the same as `*it`).
   next_awaitable next() noexcept { return next_awaitable(this); }
@@ -140,50 +146,62 @@ class as_completed_range : detail::timer_entry {
   /// Cancels the children still running and waits for them to end.
   coro<void> cancel_remaining();
 
+  /// Any number of awaits may wait at once; results go to them in the order they
+  /// started waiting. An awaiter cancelled after a result was handed to it passes the
+  /// result on (nothing is lost).
   class awaiter : detail::suspension {
    public:
     explicit awaiter(as_completed_range* r) noexcept : r_(r) {}
     awaiter(const awaiter&) = delete;
     awaiter& operator=(const awaiter&) = delete;
     ~awaiter() {
-      if (r_->waiter_ == this) r_->waiter_ = nullptr;
+      if (queued_) r_->remove_waiter(this);
     }
-    bool await_ready() const noexcept { return r_->head_ < r_->tail_ || r_->timed_out_; }
+    bool await_ready() noexcept {
+      if (!r_->ready_.empty()) {
+        index_ = r_->ready_.front();
+        r_->ready_.pop_front();
+        return true;
+      }
+      return r_->timed_out_;
+    }
     void await_suspend(std::coroutine_handle<> h) {
       task_ = &detail::require_task();
-      r_->waiter_ = this;
-      cancel = [](suspension* s, detail::task_base*) {
-        auto* self = static_cast<awaiter*>(s);
-        self->r_->waiter_ = nullptr;
-        self->cancelled_ = true;
-        self->task_->wake();
-        return true;
-      };
+      r_->add_waiter(this);
+      ops = &ops_;
       task_->suspend_on(h, this);
     }
     T await_resume() {
-      if (task_) {
+      if (task_ && (task_->cancel_requested() || cancelled_)) {
+        if (index_ != npos) r_->deliver(std::exchange(index_, npos), true);  // pass it on
         task_->throw_if_cancel_requested();
-        if (cancelled_) throw cancelled_error(task_->cancel_message());
+        throw cancelled_error(task_->cancel_message());
       }
-      if (r_->head_ < r_->tail_) {
-        task<T>& t = r_->tasks_[r_->order_[r_->head_++]];
-        t.state()->check_result();
-        if constexpr (!std::is_void_v<T>) {
-          if (r_->owned_ || !std::is_copy_constructible_v<T>) return detail::slot_of(t).take();
-          if constexpr (std::is_copy_constructible_v<T>) return detail::slot_of(t).get();
-        } else {
-          return;
-        }
+      if (index_ == npos) throw timeout_error();
+      task<T>& t = r_->tasks_[index_];
+      t.state()->check_result();
+      if constexpr (!std::is_void_v<T>) {
+        if (r_->owned_ || !std::is_copy_constructible_v<T>) return detail::slot_of(t).take();
+        if constexpr (std::is_copy_constructible_v<T>) return detail::slot_of(t).get();
       }
-      throw timeout_error();
     }
 
    private:
     friend class as_completed_range;
-    void wake() noexcept { task_->wake(); }
+    static constexpr std::size_t npos = static_cast<std::size_t>(-1);
+    static bool on_cancel(suspension* s, detail::task_base*) {
+      auto* self = static_cast<awaiter*>(s);
+      self->r_->remove_waiter(self);
+      self->cancelled_ = true;
+      self->task_->wake();
+      return true;
+    }
+    static constexpr detail::wait_ops ops_{nullptr, &on_cancel};
     as_completed_range* r_;
     detail::task_base* task_ = nullptr;
+    awaiter* next_waiter_ = nullptr;
+    std::size_t index_ = npos;
+    bool queued_ = false;
     bool cancelled_ = false;
   };
 
@@ -191,22 +209,64 @@ class as_completed_range : detail::timer_entry {
   struct node : detail::completion_node {
     as_completed_range* owner;
   };
-  void child_done(std::size_t i) noexcept {
-    order_[tail_++] = i;
-    if (awaiter* w = std::exchange(waiter_, nullptr)) w->wake();
+  static void node_done(detail::completion_node* n) noexcept {
+    auto* nd = static_cast<node*>(n);
+    nd->owner->deliver(static_cast<std::size_t>(nd - nd->owner->nodes_.get()), false);
+  }
+  static constexpr detail::wait_ops node_ops_{&node_done, nullptr};
+
+  // A finished child goes to the first waiter, or waits in ready_ for the next await.
+  void deliver(std::size_t i, bool to_front) noexcept {
+    if (awaiter* w = waiters_head_) {
+      remove_waiter(w);
+      w->index_ = i;
+      w->task_->wake();
+      return;
+    }
+    try {
+      if (to_front)
+        ready_.push_front(i);
+      else
+        ready_.push_back(i);
+    } catch (...) {
+      std::terminate();  // out of memory for one index
+    }
+  }
+  void add_waiter(awaiter* w) noexcept {
+    w->queued_ = true;
+    w->next_waiter_ = nullptr;
+    if (waiters_tail_)
+      waiters_tail_->next_waiter_ = w;
+    else
+      waiters_head_ = w;
+    waiters_tail_ = w;
+  }
+  void remove_waiter(awaiter* w) noexcept {
+    awaiter* prev = nullptr;
+    for (awaiter* p = waiters_head_; p; prev = p, p = p->next_waiter_) {
+      if (p != w) continue;
+      (prev ? prev->next_waiter_ : waiters_head_) = p->next_waiter_;
+      if (waiters_tail_ == p) waiters_tail_ = prev;
+      break;
+    }
+    w->queued_ = false;
   }
   static void on_deadline(detail::timer_entry* t) noexcept {
     auto* self = static_cast<as_completed_range*>(t);
     self->timed_out_ = true;
-    if (awaiter* w = std::exchange(self->waiter_, nullptr)) w->wake();
+    while (awaiter* w = self->waiters_head_) {
+      self->remove_waiter(w);
+      w->task_->wake();
+    }
   }
 
   std::vector<task<T>> tasks_;
   std::unique_ptr<node[]> nodes_;
-  std::unique_ptr<std::size_t[]> order_;  // indices of finished children, in order
-  std::size_t head_ = 0, tail_ = 0;
+  std::deque<std::size_t> ready_;  // finished children no await has taken yet
+  std::size_t yielded_ = 0;        // awaitables handed out by the iterator
   detail::loop_base* loop_;
-  awaiter* waiter_ = nullptr;
+  awaiter* waiters_head_ = nullptr;
+  awaiter* waiters_tail_ = nullptr;
   bool owned_;
   bool timed_out_ = false;
 };
@@ -216,17 +276,13 @@ as_completed_range<T>::as_completed_range(std::vector<task<T>> tasks, bool owned
                                           as_completed_options opts)
     : tasks_(std::move(tasks)),
       nodes_(new node[tasks_.size()]),
-      order_(new std::size_t[tasks_.size()]),
       loop_(&detail::require_loop()),
       owned_(owned) {
   for (std::size_t i = 0; i < tasks_.size(); ++i) {
     nodes_[i].owner = this;
-    nodes_[i].on_done = [](detail::completion_node* n) noexcept {
-      auto* nd = static_cast<node*>(n);
-      nd->owner->child_done(static_cast<std::size_t>(nd - nd->owner->nodes_.get()));
-    };
+    nodes_[i].ops = &node_ops_;
     if (tasks_[i].done())
-      order_[tail_++] = i;
+      ready_.push_back(i);
     else
       tasks_[i].state()->add_waiter(&nodes_[i]);
   }

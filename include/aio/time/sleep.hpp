@@ -13,7 +13,10 @@
 #pragma once
 
 #include <chrono>
+#include <cmath>
 #include <coroutine>
+#include <stdexcept>
+#include <type_traits>
 
 #include "aio/core/detail/future_base.hpp"
 #include "aio/core/detail/loop_base.hpp"
@@ -24,11 +27,8 @@ namespace detail {
 
 class sleep_awaiter : suspension, timer_entry {
  public:
-  using aio_awaitable = void;
-
   explicit sleep_awaiter(duration d) noexcept : delay_(d) {}
-  // Movable only before it is awaited (await_transform hands it over by value).
-  sleep_awaiter(sleep_awaiter&&) noexcept = default;
+  sleep_awaiter(const sleep_awaiter&) = delete;
   sleep_awaiter& operator=(const sleep_awaiter&) = delete;
   ~sleep_awaiter() {
     if (armed()) task_->loop()->disarm_timer(this);  // frame destroyed while asleep
@@ -39,12 +39,12 @@ class sleep_awaiter : suspension, timer_entry {
     task_ = &require_task();
     if (delay_ <= duration::zero()) {
       // Yield: back of the ready queue. A cancel meanwhile is delivered on resume.
-      cancel = [](suspension*, task_base*) { return false; };
+      ops = &yield_ops_;
       task_->suspend_on(h, this);
       task_->wake();
       return;
     }
-    cancel = &on_cancel;
+    ops = &sleep_ops_;
     fire = &on_fire;
     loop_base* loop = task_->loop();
     loop->arm_timer(this, loop->time() + delay_);
@@ -64,18 +64,37 @@ class sleep_awaiter : suspension, timer_entry {
     self->task_->wake();
     return true;
   }
+  static bool no_cancel(suspension*, task_base*) { return false; }
+  static constexpr wait_ops sleep_ops_{nullptr, &on_cancel};
+  static constexpr wait_ops yield_ops_{nullptr, &no_cancel};
 
   duration delay_;
   task_base* task_ = nullptr;
   bool cancelled_ = false;
 };
 
+/// What aio::sleep returns: 8 bytes to hand around; the awaiter (with its timer entry)
+/// is made in place by co_await.
+class sleep_awaitable {
+ public:
+  using aio_awaitable = void;
+  explicit sleep_awaitable(duration d) noexcept : delay_(d) {}
+  sleep_awaiter operator co_await() const noexcept { return sleep_awaiter(delay_); }
+
+ private:
+  duration delay_;
+};
+
 }  // namespace detail
 
 /// Suspends the calling task for `d` (zero or negative: yields once).
 template <class Rep, class Period>
-detail::sleep_awaiter sleep(std::chrono::duration<Rep, Period> d) noexcept {
-  return detail::sleep_awaiter(std::chrono::duration_cast<duration>(d));
+detail::sleep_awaitable sleep(std::chrono::duration<Rep, Period> d) {
+  if constexpr (std::is_floating_point_v<Rep>) {
+    // A NaN or infinite delay has no meaning (and duration_cast of it is undefined).
+    if (!std::isfinite(d.count())) throw std::invalid_argument("aio::sleep: delay is not finite");
+  }
+  return detail::sleep_awaitable(std::chrono::duration_cast<duration>(d));
 }
 
 }  // namespace aio

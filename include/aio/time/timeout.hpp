@@ -39,6 +39,7 @@
 #include "aio/core/detail/body.hpp"
 #include "aio/core/detail/future_base.hpp"
 #include "aio/core/detail/loop_base.hpp"
+#include "aio/core/detail/multi_wait.hpp"
 #include "aio/core/detail/task_base.hpp"
 #include "aio/core/errors.hpp"
 #include "aio/core/future.hpp"
@@ -131,14 +132,12 @@ auto timeout(std::nullopt_t, Body&& body) {
 namespace detail {
 template <class T>
 coro<T> wait_for_now(task<T> t) {
-  // asyncio.wait_for with timeout <= 0: the result if it is already there, else cancel
-  // and wait, then timeout_error.
+  // asyncio.wait_for with timeout <= 0: the result if it is already there; else cancel
+  // the task, wait until it is done (a cancel of *this* task propagates meanwhile),
+  // and return its result — or timeout_error if the cancellation took.
   if (!t.done()) {
     t.cancel();
-    try {
-      co_await t;
-    } catch (...) {
-    }
+    co_await aio::detail::wait_done(t.state());
   }
   try {
     co_return co_await std::move(t);
@@ -161,6 +160,13 @@ auto wait_for(Aw&& aw, std::chrono::duration<Rep, Period> delay) {
       return detail::wait_for_now<T>(A(std::forward<Aw>(aw)));
   }
   return coro<T>(timeout(delay, A(std::forward<Aw>(aw))));
+}
+
+/// wait_for without a deadline (Python's `wait_for(aw, None)`): just awaits `aw`.
+template <class Aw>
+auto wait_for(Aw&& aw, std::nullopt_t) {
+  using A = std::remove_cvref_t<Aw>;
+  return coro<detail::awaited_t<A>>(timeout(std::nullopt, A(std::forward<Aw>(aw))));
 }
 
 }  // namespace aio

@@ -12,12 +12,15 @@
 
 namespace aio::detail {
 
+[[noreturn]] void throw_await_self();
+[[noreturn]] void throw_other_loop();
+
 /// Suspends the awaiting task until `State` completes. Cancelling the awaiting task
 /// cancels what it awaits (asyncio: awaiting a task or a future and being cancelled
 /// cancels that task or future; use aio::shield to prevent it). For a task, the
 /// awaiter then keeps waiting until the awaited task has finished.
 template <class State>
-class future_awaiter : completion_node, suspension {
+class future_awaiter : completion_node {
  public:
   explicit future_awaiter(State* st) noexcept : st_(st) {}
   future_awaiter(const future_awaiter&) = delete;
@@ -30,8 +33,9 @@ class future_awaiter : completion_node, suspension {
   bool await_ready() const noexcept { return st_->done(); }
   void await_suspend(std::coroutine_handle<> h) {
     waiter_ = &require_task();
-    on_done = &done_cb;
-    cancel = &cancel_cb;
+    if (static_cast<future_base*>(st_) == waiter_) throw_await_self();
+    if (st_->loop() != waiter_->loop()) throw_other_loop();
+    ops = &ops_;
     st_->add_waiter(this);
     waiter_->suspend_on(h, this);
   }
@@ -48,7 +52,7 @@ class future_awaiter : completion_node, suspension {
     static_cast<future_awaiter*>(n)->waiter_->wake();
   }
   static bool cancel_cb(suspension* s, task_base* t) {
-    State* st = static_cast<future_awaiter*>(s)->st_;
+    State* st = static_cast<future_awaiter*>(static_cast<completion_node*>(s))->st_;
     if constexpr (std::is_base_of_v<task_base, State>) {
       return st->cancel(t->cancel_message());
     } else {
@@ -56,6 +60,7 @@ class future_awaiter : completion_node, suspension {
     }
   }
 
+  static constexpr wait_ops ops_{&done_cb, &cancel_cb};
   State* st_;
   task_base* waiter_ = nullptr;
 };
@@ -92,8 +97,8 @@ class done_callback final : completion_node, loop_item, public pooled {
 
  private:
   done_callback(future_base* st, F&& f) : st_(st), f_(std::move(f)) {
-    on_done = &done_cb;
-    run = &run_cb;
+    completion_node::ops = &wops_;
+    loop_item::ops = &iops_;
   }
   static void done_cb(completion_node* n) noexcept {
     auto* self = static_cast<done_callback*>(n);
@@ -115,6 +120,8 @@ class done_callback final : completion_node, loop_item, public pooled {
     } g{self};
     if (!discard) self->f_(self->st_);
   }
+  static constexpr wait_ops wops_{&done_cb, nullptr};
+  static constexpr item_ops iops_{&run_cb};
   future_base* st_;
   F f_;
 };

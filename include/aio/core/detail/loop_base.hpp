@@ -25,13 +25,22 @@ namespace aio::detail {
 class task_base;
 class loop_base;
 
-/// Something the loop runs in stage 6 (docs/design/event_loop.md): a task step or a
+struct loop_item;
+
+/// What the loop can do with an item. One static table per kind of item (task,
+/// callback, done callback); tasks extend it (future_ops) so that one pointer serves
+/// as their whole type information.
+struct item_ops {
+  // Runs the item, or with discard = true drops it unrun (the loop is closing).
+  // May throw only for user callbacks; the loop reports what escapes.
+  void (*run)(loop_item*, bool discard);
+};
+
+/// Something the loop runs in stage 5 (docs/design/event_loop.md): a task step or a
 /// callback. Intrusive: an item is in at most one ready queue at a time.
 struct loop_item {
   loop_item* next_ready = nullptr;
-  // Runs the item, or with discard = true drops it unrun (the loop is closing).
-  // May throw only for user callbacks; the loop reports what escapes.
-  void (*run)(loop_item*, bool discard) = nullptr;
+  const item_ops* ops = nullptr;
 };
 
 /// FIFO of loop items (singly linked, O(1) push and splice).
@@ -75,7 +84,7 @@ struct timer_entry {
   time_point when{};
   std::uint64_t seq = 0;
   std::uint32_t heap_index = npos;
-  void (*fire)(timer_entry*) = nullptr;     // called in stage 5; must not throw
+  void (*fire)(timer_entry*) = nullptr;     // called in stage 4; must not throw
   void (*discard)(timer_entry*) = nullptr;  // called when the loop closes with it armed
   static constexpr std::uint32_t npos = 0xffffffffu;
   bool armed() const noexcept { return heap_index != npos; }
@@ -120,6 +129,11 @@ struct thread_context {
 
 // Constant-initialised and trivially destructible: no TLS wrapper calls.
 inline thread_local thread_context tls_context;
+
+/// The exception a coroutine of this thread just ended with, on its way to the
+/// awaiter that resumes next (coro.hpp). Kept out of the coroutine frames so that
+/// each frame is 8 bytes smaller; a raw pointer so that access needs no TLS wrapper.
+inline thread_local std::exception_ptr* tls_coro_exception = nullptr;
 
 /// Callback nodes (handles) alive on this thread, for leak checks.
 inline thread_local std::size_t tls_live_callbacks = 0;
@@ -178,7 +192,13 @@ inline loop_base* running_loop_base() noexcept {
   return tls_context.loop;
 }
 
+[[noreturn]] void throw_no_loop();
+
 /// The running loop, or throws std::runtime_error("no running event loop").
-loop_base& require_loop();
+inline loop_base& require_loop() {
+  if (loop_base* l = tls_context.loop) [[likely]]
+    return *l;
+  throw_no_loop();
+}
 
 }  // namespace aio::detail

@@ -46,7 +46,7 @@ class multi_wait : suspension, timer_entry {
   multi_wait(std::span<future_base* const> children, multi_wait_options opts)
       : children_(children), opts_(opts) {}
   multi_wait(multi_wait&& o) noexcept
-      : suspension(), timer_entry(), children_(o.children_), opts_(o.opts_) {}
+      : suspension(), timer_entry(), children_(o.children_), opts_(o.opts_) {}  // before use only
   multi_wait& operator=(const multi_wait&) = delete;
   ~multi_wait() { detach(); }
 
@@ -68,6 +68,8 @@ class multi_wait : suspension, timer_entry {
   static void node_done(completion_node* n) noexcept;
   static void on_deadline(timer_entry* t) noexcept;
   static bool on_cancel(suspension* s, task_base* t);
+  static constexpr wait_ops node_ops_{&node_done, nullptr};
+  static constexpr wait_ops self_ops_{nullptr, &on_cancel};
 
   std::span<future_base* const> children_;
   multi_wait_options opts_;
@@ -79,5 +81,11 @@ class multi_wait : suspension, timer_entry {
   bool outer_cancelled_ = false;
   bool woken_ = false;
 };
+
+/// Waits until `f` is done, ignoring its outcome. Cancelling the waiting task stops
+/// the wait (cancelled_error) without touching `f`.
+inline multi_wait wait_done(future_base* const& f) {
+  return multi_wait(std::span<future_base* const>(&f, 1), {.until = wait_until::all_done});
+}
 
 }  // namespace aio::detail

@@ -2,13 +2,16 @@
 // aio/core/detail/pool.hpp — the per-thread recycling allocator for coroutine frames,
 // task states and callback nodes (DESIGN.md §8).
 //
-// Blocks are rounded up to 16-byte size classes. A freed block goes onto its class's
-// free list in the *freeing* thread; an empty list falls back to ::operator new. Each
-// block is an ordinary heap block, so freeing it on another thread than the one that
-// allocated it is fine (it simply joins that thread's list), and a thread's lists are
-// returned to the heap when the thread exits. A list holds at most `bin_capacity`
-// blocks; beyond that, blocks go back to the heap, so a burst of a million tasks does
-// not pin their memory forever.
+// Blocks come in 16-byte size classes up to 1008 bytes (larger ones go to the heap).
+// A class's free list is per thread: allocating and freeing is a pointer pop/push,
+// with no lock and no header. An empty list is refilled by carving blocks from a
+// 64 KiB chunk (slab) of the thread. A block freed on another thread joins that
+// thread's list; a thread's lists are handed to a process-wide depot when it exits,
+// and new threads take from the depot first.
+//
+// Trade-off: chunks are never returned to the operating system. Memory freed by
+// tasks is reused by later tasks (a burst of a million tasks costs its peak once),
+// like pymalloc's arenas or a malloc's thread cache, but not given back.
 //
 // With AIO_POOL=0 (the sanitizer presets) every call goes straight to the heap so that
 // ASan sees each use-after-free.
@@ -35,28 +38,23 @@ namespace aio::detail {
 
 inline constexpr std::size_t pool_granule = 16;
 inline constexpr std::size_t pool_bins = 64;  // classes up to 1008 bytes
-inline constexpr std::uint32_t bin_capacity = 1u << 16;
 
-struct pool_bin {
-  void* head;
-  std::uint32_t count;
+struct pool_block {
+  pool_block* next;
 };
 
 // Trivially constructible and destructible, so access needs no TLS init wrapper.
-inline thread_local pool_bin tls_pool_bins[pool_bins];
+inline thread_local pool_block* tls_pool_bins[pool_bins];
 
-void* pool_refill(std::size_t cls);                    // slow path: heap + registers thread cleanup
-void pool_release(void* p, std::size_t cls) noexcept;  // slow path: list full
+void* pool_refill(std::size_t cls);  // slow path: depot or a fresh chunk
 
 inline void* pool_alloc(std::size_t n) {
 #if AIO_POOL
   const std::size_t cls = (n + pool_granule - 1) / pool_granule;
   if (cls < pool_bins) {
-    pool_bin& b = tls_pool_bins[cls];
-    if (void* p = b.head) {
-      b.head = *static_cast<void**>(p);
-      --b.count;
-      return p;
+    if (pool_block* b = tls_pool_bins[cls]) {
+      tls_pool_bins[cls] = b->next;
+      return b;
     }
     return pool_refill(cls);
   }
@@ -68,14 +66,9 @@ inline void pool_free(void* p, [[maybe_unused]] std::size_t n) noexcept {
 #if AIO_POOL
   const std::size_t cls = (n + pool_granule - 1) / pool_granule;
   if (cls < pool_bins) {
-    pool_bin& b = tls_pool_bins[cls];
-    if (b.count < bin_capacity) {
-      *static_cast<void**>(p) = b.head;
-      b.head = p;
-      ++b.count;
-      return;
-    }
-    pool_release(p, cls);
+    auto* b = static_cast<pool_block*>(p);
+    b->next = tls_pool_bins[cls];
+    tls_pool_bins[cls] = b;
     return;
   }
 #endif
