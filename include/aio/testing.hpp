@@ -82,6 +82,9 @@ std::size_t open_fd_count();
 /// The same on virtual time: sleeping and timeouts take no wall time and are exact.
 #define AIO_TEST_VIRTUAL_TIME(suite, name) \
   AIO_TEST_IMPL_(suite, name, ::aio::testing::options{.virtual_clock = true})
+/// With explicit options: AIO_TEST_WITH(suite, name, {.virtual_clock = true, .debug = true}).
+#define AIO_TEST_WITH(suite, name, ...) \
+  AIO_TEST_IMPL_(suite, name, (::aio::testing::options __VA_ARGS__))
 
 #define AIO_CO_ASSERT_(statement)                                                  \
   do {                                                                             \

@@ -2,6 +2,7 @@
 #include "aio/core/coro.hpp"
 
 #include "aio/core/detail/debug.hpp"
+#include "aio/core/errors.hpp"
 #include "aio/core/log.hpp"
 
 namespace aio::detail {
@@ -27,6 +28,10 @@ bool drive_inline(std::coroutine_handle<> child, std::coroutine_handle<> parent)
   ctx.next = {};
   ctx.driving = false;
   return !finished;
+}
+
+void throw_empty_coro() {
+  throw invalid_state_error("awaiting an empty coro (moved from, or awaited already)");
 }
 
 void park_coro_exception() noexcept {

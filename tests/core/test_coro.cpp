@@ -126,6 +126,20 @@ AIO_TEST(coro, braced_return_value) {
   EXPECT_EQ(b, "x");
 }
 
+AIO_TEST(coro, awaiting_an_empty_coro_is_an_invalid_state) {
+  auto c = one();
+  EXPECT_EQ(co_await std::move(c), 1);
+  EXPECT_THROW(co_await std::move(c), aio::invalid_state_error);  // awaited already
+  aio::coro<int> empty;
+  EXPECT_THROW(co_await std::move(empty), aio::invalid_state_error);
+}
+
+AIO_TEST_WITH(coro, options_macro_turns_debug_mode_on, {.virtual_clock = true, .debug = true}) {
+  EXPECT_TRUE(aio::get_running_loop().get_debug());
+  EXPECT_TRUE(aio::get_running_loop().uses_virtual_clock());
+  co_return;
+}
+
 TEST(coro, destroying_an_unstarted_coro_runs_nothing) {
   bool ran = false;
   {

@@ -68,6 +68,8 @@ concept aio_awaitable = requires {
 /// Returns true if the parent must stay suspended.
 bool drive_inline(std::coroutine_handle<> child, std::coroutine_handle<> parent) noexcept;
 
+[[noreturn]] void throw_empty_coro();
+
 /// Destroys the frame of a coroutine that never ran; reports it in debug mode.
 void discard_unstarted(std::coroutine_handle<> h) noexcept;
 
@@ -205,8 +207,13 @@ class [[nodiscard]] coro {
     handle_type h_;
   };
 
-  /// Awaiting runs the coroutine; it is consumed (await an rvalue).
-  awaiter operator co_await() && noexcept { return awaiter{std::exchange(h_, {})}; }
+  /// Awaiting runs the coroutine; it is consumed (await an rvalue). Awaiting an empty
+  /// coro (moved from, or awaited already) throws aio::invalid_state_error.
+  awaiter operator co_await() && {
+    if (!h_) [[unlikely]]
+      detail::throw_empty_coro();
+    return awaiter{std::exchange(h_, {})};
+  }
   /// A coro is awaited once: write `co_await std::move(c)` (or `co_await f()`).
   awaiter operator co_await() & = delete;
 

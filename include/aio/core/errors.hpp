@@ -10,10 +10,13 @@
 // `cancelled_error` deliberately does not derive from std::exception: asyncio made
 // CancelledError a BaseException so that `except Exception:` cannot swallow a
 // cancellation, and in the same way `catch (const std::exception&)` never eats one here.
-// Catch it by name when clean-up needs it, and rethrow:
+// Catch it by name when clean-up needs it, and rethrow (C++ cannot co_await inside a
+// handler, so the clean-up that awaits comes after it):
 //
+//   std::exception_ptr cancelled;
 //   try { co_await work(); }
-//   catch (const aio::cancelled_error&) { co_await tidy_up(); throw; }
+//   catch (const aio::cancelled_error&) { cancelled = std::current_exception(); }
+//   if (cancelled) { co_await tidy_up(); std::rethrow_exception(cancelled); }
 #pragma once
 
 #include <exception>
