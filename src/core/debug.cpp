@@ -4,6 +4,7 @@
 #include <cxxabi.h>
 #include <dlfcn.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
@@ -26,11 +27,22 @@ std::string demangle(const char* name) {
 }
 
 // The coroutine's resume function is a compiler-made clone of the coroutine
-// function: "f(int) [clone .actor]" (g++), "f(int) (.resume)" (clang).
+// function: "f(int) (.resume)" (clang), and with g++ an "actor" that takes the frame:
+// "ns::f(ns::f(int)::_ZN2ns1fEi.Frame*) [clone .actor]". Both become "ns::f(int)".
 std::string strip_clone_suffix(std::string s) {
-  for (const char* suffix : {" [clone .actor]", " (.resume)", " [clone .destroy]", " (.destroy)"}) {
+  for (const char* suffix :
+       {" [clone .actor]", " [clone .resume]", " (.resume)", " [clone .destroy]", " (.destroy)"}) {
     const std::size_t n = std::strlen(suffix);
     if (s.size() > n && s.compare(s.size() - n, n, suffix) == 0) s.resize(s.size() - n);
+  }
+  const std::size_t frame = s.rfind("::_Z");
+  if (frame != std::string::npos && s.size() > 8 && s.compare(s.size() - 8, 8, ".Frame*)") == 0) {
+    // The actor's parameter is the original function's own qualified signature.
+    for (std::size_t open = s.find('('); open != std::string::npos && open < frame;
+         open = s.find('(', open + 1)) {
+      if (open > 0 && s.compare(open + 1, open, s, 0, open) == 0)
+        return s.substr(open + 1, frame - open - 1);
+    }
   }
   return s;
 }
@@ -51,9 +63,23 @@ struct pc_info {
 
 std::string symbolize(const void* pc) {
   if (!pc) return "?";
+  const auto t0 = std::chrono::steady_clock::now();
+  struct account {  // time spent here is not the task's (see symbolize_time)
+    std::chrono::steady_clock::time_point t0;
+    ~account() { tls_symbolize_time += std::chrono::steady_clock::now() - t0; }
+  } acc{t0};
   std::string function, where;
 #if AIO_HAVE_LIBBACKTRACE
   if (backtrace_state* st = bt_state()) {
+    // The symbol table gives the full name ("ns::f(int)") with both compilers; the
+    // debug information gives the file and line.
+    backtrace_syminfo(
+        st, reinterpret_cast<std::uintptr_t>(pc),
+        [](void* data, std::uintptr_t, const char* sym, std::uintptr_t, std::uintptr_t) {
+          if (sym) *static_cast<std::string*>(data) = sym;
+        },
+        [](void*, const char*, int) {}, &function);
+    if (!function.empty()) function = demangle(function.c_str());
     pc_info info;
     backtrace_pcinfo(
         st, reinterpret_cast<std::uintptr_t>(pc),
@@ -67,8 +93,14 @@ std::string symbolize(const void* pc) {
           return 1;  // the innermost frame is enough
         },
         [](void*, const char*, int) {}, &info);
-    if (!info.function.empty()) function = demangle(info.function.c_str());
-    if (!info.file.empty()) where = info.file + ":" + std::to_string(info.line);
+    if (function.empty() && !info.function.empty()) function = demangle(info.function.c_str());
+    if (!info.file.empty()) {
+      // DWARF 5 (clang 14) can make libbacktrace join the compile directory with an
+      // already absolute name: "/build//src/f.cpp" means "/src/f.cpp".
+      if (auto twice = info.file.rfind("//"); twice != std::string::npos)
+        info.file.erase(0, twice + 1);
+      where = info.file + ":" + std::to_string(info.line);
+    }
   }
 #endif
   if (function.empty()) {

@@ -336,8 +336,9 @@ void event_loop::run_debug_item(detail::loop_item* it) {
     callback = "callback";
   }
   const auto t0 = clock::now();
+  const auto symbolizing0 = detail::tls_symbolize_time;
   run_item(it);
-  const auto dt = clock::now() - t0;
+  const auto dt = (clock::now() - t0) - (detail::tls_symbolize_time - symbolizing0);
   if (dt >= slow_callback_duration) {
     std::string what;
     if (task) {

@@ -3,13 +3,19 @@
 // and coroutine names.
 #pragma once
 
+#include <chrono>
 #include <coroutine>
 #include <string>
 
 namespace aio::detail {
 
-/// "function (file:line)" for a code address, as far as the symbols allow.
+/// "function (file:line)" for a code address, as far as the symbols allow. The first
+/// call reads the debug information (can take ~100 ms).
 std::string symbolize(const void* pc);
+
+/// Time this thread spent in symbolize(): debug mode subtracts it from a step's
+/// duration, so that reporting a problem does not make the step look slow.
+inline thread_local std::chrono::nanoseconds tls_symbolize_time{};
 
 /// The name of the coroutine function whose frame `h` is ("fetch(std::string)").
 /// Works for suspended frames (the frame's first word is its resume function on both
