@@ -17,14 +17,14 @@
 #endif
 
 namespace aio::detail {
-namespace {
-
 std::string demangle(const char* name) {
   int status = 0;
   std::unique_ptr<char, void (*)(void*)> s(abi::__cxa_demangle(name, nullptr, nullptr, &status),
                                            std::free);
   return status == 0 && s ? std::string(s.get()) : std::string(name);
 }
+
+namespace {
 
 // The coroutine's resume function is a compiler-made clone of the coroutine
 // function: "f(int) (.resume)" (clang), and with g++ an "actor" that takes the frame:

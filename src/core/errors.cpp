@@ -1,21 +1,14 @@
 // SPDX-License-Identifier: MIT
 #include "aio/core/errors.hpp"
 
+#include "aio/core/detail/debug.hpp"
+
 #include <cxxabi.h>
 
-#include <cstdlib>
-#include <memory>
 #include <typeinfo>
 
 namespace aio {
 namespace {
-
-std::string demangle(const char* name) {
-  int status = 0;
-  std::unique_ptr<char, void (*)(void*)> s(abi::__cxa_demangle(name, nullptr, nullptr, &status),
-                                           std::free);
-  return status == 0 && s ? std::string(s.get()) : std::string(name);
-}
 
 std::string group_what(const std::string& message, std::size_t n) {
   return message + " (" + std::to_string(n) + " sub-exception" + (n == 1 ? "" : "s") + ")";
@@ -86,10 +79,10 @@ std::string describe(const std::exception_ptr& e) {
   } catch (const cancelled_error& c) {
     return c.message().empty() ? "aio::cancelled_error" : "aio::cancelled_error: " + c.message();
   } catch (const std::exception& x) {
-    return demangle(typeid(x).name()) + ": " + x.what();
+    return detail::demangle(typeid(x).name()) + ": " + x.what();
   } catch (...) {
     const std::type_info* t = abi::__cxa_current_exception_type();
-    return t ? demangle(t->name()) : std::string("unknown exception");
+    return t ? detail::demangle(t->name()) : std::string("unknown exception");
   }
 }
 

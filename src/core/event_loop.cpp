@@ -13,8 +13,6 @@
 #include <system_error>
 #include <typeinfo>
 
-#include <cxxabi.h>
-
 #include "aio/core/detail/backend.hpp"
 #include "aio/core/detail/debug.hpp"
 #include "aio/core/log.hpp"
@@ -68,11 +66,7 @@ void callback_node::cancel() noexcept {
 }
 
 std::string callback_node::describe() const {
-  int status = 0;
-  const char* mangled = typeid(*this).name();
-  std::unique_ptr<char, void (*)(void*)> s(abi::__cxa_demangle(mangled, nullptr, nullptr, &status),
-                                           std::free);
-  std::string name = status == 0 && s ? s.get() : mangled;
+  std::string name = demangle(typeid(*this).name());
   // "aio::detail::callback_impl<F>" -> "F"
   if (auto lt = name.find('<'); lt != std::string::npos && name.back() == '>')
     name = name.substr(lt + 1, name.size() - lt - 2);

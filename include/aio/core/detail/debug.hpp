@@ -9,6 +9,9 @@
 
 namespace aio::detail {
 
+/// The demangled form of a C++ symbol or type name (the input if it is not mangled).
+std::string demangle(const char* name);
+
 /// "function (file:line)" for a code address, as far as the symbols allow. The first
 /// call reads the debug information (can take ~100 ms).
 std::string symbolize(const void* pc);
