@@ -5,8 +5,8 @@ namespace aio::detail {
 
 bool multi_wait::await_ready() noexcept {
   pending_ = 0;
-  for (std::size_t i = 0; i < children_.size(); ++i) {
-    future_base* c = children_[i];
+  for (std::size_t i = 0; i < slots_.size(); ++i) {
+    future_base* c = slots_[i].child;
     if (!c->done()) {
       ++pending_;
       continue;
@@ -23,12 +23,12 @@ bool multi_wait::await_ready() noexcept {
 
 void multi_wait::await_suspend(std::coroutine_handle<> h) {
   task_ = &require_task();
-  nodes_.reset(new node[children_.size()]);
-  for (std::size_t i = 0; i < children_.size(); ++i) {
-    if (children_[i]->done()) continue;
-    nodes_[i].owner = this;
-    nodes_[i].ops = &node_ops_;
-    children_[i]->add_waiter(&nodes_[i]);
+  registered_ = true;
+  for (wait_slot& s : slots_) {
+    if (s.child->done()) continue;
+    s.owner = this;
+    s.ops = &node_ops_;
+    s.child->add_waiter(&s);
   }
   if (opts_.deadline) {
     fire = &on_deadline;
@@ -64,14 +64,15 @@ bool multi_wait::satisfied() const noexcept {
 }
 
 void multi_wait::node_done(completion_node* n) noexcept {
-  auto* nd = static_cast<node*>(n);
-  nd->owner->on_child_done(static_cast<std::size_t>(nd - nd->owner->nodes_.get()));
+  auto* s = static_cast<wait_slot*>(n);
+  multi_wait* self = s->owner;
+  self->on_child_done(static_cast<std::size_t>(s - self->slots_.data()));
 }
 
 void multi_wait::on_child_done(std::size_t i) noexcept {
   --pending_;
   any_done_ = true;
-  if (first_failure_ == npos && children_[i]->failed()) {
+  if (first_failure_ == npos && slots_[i].child->failed()) {
     first_failure_ = i;
     // Cancelling may complete other children at once and re-enter here.
     if (opts_.cancel_others_on_failure) cancel_children(i);
@@ -80,10 +81,10 @@ void multi_wait::on_child_done(std::size_t i) noexcept {
 }
 
 void multi_wait::cancel_children(std::size_t except) noexcept {
-  for (std::size_t j = 0; j < children_.size(); ++j) {
-    if (j == except || children_[j]->done()) continue;
+  for (std::size_t j = 0; j < slots_.size(); ++j) {
+    if (j == except || slots_[j].child->done()) continue;
     try {
-      cancel_child(children_[j], {});
+      cancel_child(slots_[j].child, {});
     } catch (...) {  // only bad_alloc for the message could get here
     }
   }
@@ -96,9 +97,9 @@ void multi_wait::finish() noexcept {
 }
 
 void multi_wait::detach() noexcept {
-  if (nodes_) {
-    for (std::size_t i = 0; i < children_.size(); ++i)
-      if (nodes_[i].linked()) nodes_[i].unlink();
+  if (registered_) {
+    for (wait_slot& s : slots_)
+      if (s.linked()) s.unlink();
   }
   if (armed() && task_) task_->loop()->disarm_timer(this);
 }

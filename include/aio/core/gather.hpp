@@ -177,23 +177,74 @@ gather_variadic(Aws... aws) {
       handles);
 }
 
+/// The value slot of a child's state (a task's or a future's), typed.
+template <class C>
+auto& child_value(future_base* st) {
+  using T = typename C::value;
+  if constexpr (std::is_same_v<typename C::handle, future<T>>)
+    return static_cast<future_state<T>*>(st)->value_;
+  else
+    return static_cast<task_state<T>*>(st)->value_;
+}
+
+template <bool ReturnExceptions, class C>
+gather_result_t<ReturnExceptions, typename C::value> take_from_state(future_base* st) {
+  using T = typename C::value;
+  auto take = [&]() -> gather_value_t<T> {
+    if constexpr (std::is_void_v<T>)
+      return {};
+    else if constexpr (C::owned || !std::is_copy_constructible_v<T>)
+      return child_value<C>(st).take();
+    else
+      return child_value<C>(st).get();
+  };
+  if constexpr (ReturnExceptions) {
+    if (st->failed()) return outcome<T>(st->exception_for_result());
+    if constexpr (std::is_void_v<T>)
+      return outcome<void>();
+    else
+      return outcome<T>(take());
+  } else {
+    return take();
+  }
+}
+
+// The range form keeps one slot per child — the child's state (one reference held)
+// and the node multi_wait registers — in a single array: one allocation for all the
+// bookkeeping of a large gather.
 template <bool ReturnExceptions, class A>
 coro<std::vector<gather_result_t<ReturnExceptions, typename gather_child<A>::value>>> gather_range(
     std::vector<A> aws) {
   using C = gather_child<A>;
   for (const A& a : aws) check_same_loop(a);
-  std::vector<typename C::handle> handles;
-  handles.reserve(aws.size());
-  for (A& a : aws) handles.push_back(C::make(std::move(a)));
+  std::vector<wait_slot> slots(aws.size());
+  struct references {
+    std::vector<wait_slot>& slots;
+    ~references() {
+      for (wait_slot& s : slots)
+        if (s.child) s.child->release();
+    }
+  } refs{slots};
+  for (std::size_t i = 0; i < aws.size(); ++i) {
+    auto h = C::make(std::move(aws[i]));
+    slots[i].child = h.state();
+    slots[i].child->add_ref();
+  }
   std::vector<A>().swap(aws);
-  std::vector<future_base*> states;
-  states.reserve(handles.size());
-  for (auto& h : handles) states.push_back(h.state());
-  const std::size_t first_failure = co_await gather_wait(states, ReturnExceptions);
-  gather_settle(states, first_failure, ReturnExceptions);
+  std::size_t first_failure;
+  try {
+    first_failure =
+        co_await multi_wait(std::span<wait_slot>(slots), gather_options(ReturnExceptions));
+  } catch (const cancelled_error&) {
+    for (wait_slot& s : slots) s.child->mark_retrieved();
+    throw;
+  }
+  for (wait_slot& s : slots) s.child->mark_retrieved();
+  if (!ReturnExceptions && first_failure != multi_wait::npos)
+    std::rethrow_exception(slots[first_failure].child->exception_for_result());
   std::vector<gather_result_t<ReturnExceptions, typename C::value>> out;
-  out.reserve(handles.size());
-  for (auto& h : handles) out.push_back(take_result_of<ReturnExceptions, A>(h));
+  out.reserve(slots.size());
+  for (wait_slot& s : slots) out.push_back(take_from_state<ReturnExceptions, C>(s.child));
   co_return out;
 }
 

@@ -36,6 +36,15 @@ struct multi_wait_options {
   std::optional<time_point> deadline{};
 };
 
+class multi_wait;
+
+/// One child of a multi_wait: the child and the node registered with it. Callers with
+/// many children provide the slots (one allocation for everything they track).
+struct wait_slot : completion_node {
+  future_base* child = nullptr;
+  multi_wait* owner = nullptr;
+};
+
 /// The leaf awaiter: suspends the awaiting task until the condition holds. co_await
 /// returns the index of the first child seen failing (npos if none), or throws
 /// cancelled_error if the awaiting task was cancelled.
@@ -43,10 +52,16 @@ class multi_wait : suspension, timer_entry {
  public:
   using aio_awaitable = void;
 
+  /// Waits on the children of caller-provided slots (their `child` set).
+  multi_wait(std::span<wait_slot> slots, multi_wait_options opts) noexcept
+      : slots_(slots), opts_(opts) {}
+  /// Waits on `children`, with slots of its own.
   multi_wait(std::span<future_base* const> children, multi_wait_options opts)
-      : children_(children), opts_(opts) {}
-  multi_wait(multi_wait&& o) noexcept
-      : suspension(), timer_entry(), children_(o.children_), opts_(o.opts_) {}  // before use only
+      : own_(new wait_slot[children.size()]), slots_(own_.get(), children.size()), opts_(opts) {
+    for (std::size_t i = 0; i < children.size(); ++i) own_[i].child = children[i];
+  }
+  multi_wait(multi_wait&& o) noexcept  // before use only (await_transform moves it)
+      : suspension(), timer_entry(), own_(std::move(o.own_)), slots_(o.slots_), opts_(o.opts_) {}
   multi_wait& operator=(const multi_wait&) = delete;
   ~multi_wait() { detach(); }
 
@@ -57,9 +72,6 @@ class multi_wait : suspension, timer_entry {
   static constexpr std::size_t npos = static_cast<std::size_t>(-1);
 
  private:
-  struct node : completion_node {
-    multi_wait* owner;
-  };
   bool satisfied() const noexcept;
   void on_child_done(std::size_t i) noexcept;
   void cancel_children(std::size_t except) noexcept;
@@ -71,9 +83,10 @@ class multi_wait : suspension, timer_entry {
   static constexpr wait_ops node_ops_{&node_done, nullptr};
   static constexpr wait_ops self_ops_{nullptr, &on_cancel};
 
-  std::span<future_base* const> children_;
+  std::unique_ptr<wait_slot[]> own_;
+  std::span<wait_slot> slots_;
   multi_wait_options opts_;
-  std::unique_ptr<node[]> nodes_;
+  bool registered_ = false;
   task_base* task_ = nullptr;
   std::size_t pending_ = 0;
   std::size_t first_failure_ = npos;
