@@ -623,6 +623,20 @@ void event_loop::close() {
   closed_ = true;
 }
 
+coro<void> event_loop::run_shutdown_hooks() {
+  std::vector<std::function<coro<void>()>> hooks = std::move(shutdown_hooks_);
+  shutdown_hooks_.clear();
+  for (auto& hook : hooks) {
+    std::exception_ptr e;
+    try {
+      co_await hook();
+    } catch (...) {
+      e = std::current_exception();
+    }
+    if (e) call_exception_handler(exception_context{"error in a loop shutdown hook", e, {}});
+  }
+}
+
 void event_loop::advance_time(duration d) {
   if (!virtual_clock_) throw std::logic_error("advance_time needs the virtual clock");
   if (d > duration::zero()) virtual_now_ += d;

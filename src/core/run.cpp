@@ -110,6 +110,13 @@ void runner::shutdown() noexcept {
     loop_.call_exception_handler(
         exception_context{"error during aio::run() shutdown", std::current_exception(), {}});
   }
+  // asyncio.run then shuts the default executor down (and other layers' resources).
+  try {
+    loop_.run_until_complete(loop_.run_shutdown_hooks());
+  } catch (...) {
+    loop_.call_exception_handler(
+        exception_context{"error during aio::run() shutdown", std::current_exception(), {}});
+  }
   try {
     loop_.close();
   } catch (...) {

@@ -335,6 +335,20 @@ class event_loop : public detail::loop_base {
 
   // --- for the library's other layers --------------------------------------------------
 
+  /// A coroutine that aio::run awaits when it shuts down, after the remaining tasks were
+  /// cancelled and before the loop closes (asyncio.run's shutdown_default_executor).
+  /// Hooks run in the order they were added; an exception is reported, not thrown.
+  void add_shutdown_hook(std::function<coro<void>()> hook) {
+    shutdown_hooks_.push_back(std::move(hook));
+  }
+  /// Runs and clears the shutdown hooks (aio::run calls it; so can a program that
+  /// drives a loop by hand before close()).
+  coro<void> run_shutdown_hooks();
+
+  /// The loop's default executor, owned here and typed by the executors layer
+  /// (asyncio's loop._default_executor). Empty until first used.
+  std::shared_ptr<void> default_executor;
+
   /// Number of loop iterations so far.
   std::uint64_t iteration() const noexcept { return iteration_; }
   /// Observer called after every task step in debug mode (testing: the brute-force
@@ -367,6 +381,7 @@ class event_loop : public detail::loop_base {
     std::uint32_t registered = 0;  // events currently registered with the backend
   };
 
+  std::vector<std::function<coro<void>()>> shutdown_hooks_;
   std::unique_ptr<detail::backend> backend_;
   std::vector<fd_entry> fds_;
   std::uint32_t fd_gen_ = 0;

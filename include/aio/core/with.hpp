@@ -39,7 +39,9 @@ namespace aio {
 namespace detail {
 
 template <class CM>
-concept has_aexit = requires(CM& cm, std::exception_ptr e) { cm.aexit(e); };
+concept has_aexit = requires(CM& cm, std::exception_ptr e) {
+  cm.aexit(e);
+};
 
 /// Runs cm.aexit(e) — awaiting it if it is awaitable — and says whether to suppress.
 template <class CM>
