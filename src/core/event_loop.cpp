@@ -182,6 +182,7 @@ void run_until_done(event_loop& loop, future_base* st) {
 event_loop::event_loop(loop_options opts) : backend_(detail::make_epoll_backend()) {
   debug_ = opts.debug.value_or(detail::debug_from_environment());
   virtual_clock_ = opts.virtual_clock;
+  deadlock_after_ = opts.deadlock_after;
   if (virtual_clock_) virtual_now_ = std::chrono::time_point_cast<duration>(clock::now());
   detail::register_loop(this);
 }
@@ -244,6 +245,11 @@ void event_loop::run_once() {
   if (timeout == duration::zero() && !ready_.empty() &&
       (watched_fds_ == 0 || ++busy_iterations_ < busy_poll_interval)) {
     // skip the poll
+  } else if (!timeout && deadlock_after_ && watched_fds_ == 0 && signals_.empty()) {
+    // Nothing can happen but a post from another thread: wait for one, a while.
+    busy_iterations_ = 0;
+    n = backend_->poll(*deadlock_after_, events, std::size(events));
+    if (n == 0 && !ts_pending_.load() && !pending_signals_.load()) throw_deadlock();
   } else if (virtual_clock_ && timeout != duration::zero()) {
     busy_iterations_ = 0;
     n = backend_->poll(duration::zero(), events, std::size(events));
@@ -621,6 +627,18 @@ void event_loop::close() {
     backend_.reset();
   }
   closed_ = true;
+}
+
+void event_loop::throw_deadlock() {
+  std::string names;
+  std::size_t n = 0;
+  for (detail::task_base* t = all_tasks_; t; t = t->all_next_, ++n)
+    if (n < 10) names += (names.empty() ? "'" : ", '") + t->get_name() + "'";
+  if (n > 10) names += ", ...";
+  throw std::runtime_error("deadlock: " + std::to_string(n) +
+                           " task(s) pending and nothing that could wake them (no timer, no "
+                           "watched fd, no post from another thread): " +
+                           names);
 }
 
 coro<void> event_loop::run_shutdown_hooks() {

@@ -50,8 +50,10 @@ outcome run_once(const std::function<coro<void>()>& body, options opts, std::siz
   std::vector<exception_context> reports;
   outcome result = outcome::completed;
   {
+    // A test that would wait forever fails instead (after 60 s of real time).
     event_loop loop(loop_options{.debug = opts.debug || cancel_after || steps,
-                                 .virtual_clock = opts.virtual_clock});
+                                 .virtual_clock = opts.virtual_clock,
+                                 .deadlock_after = std::chrono::seconds(60)});
     loop.set_exception_handler(
         [&reports](event_loop&, const exception_context& ctx) { reports.push_back(ctx); });
     auto* saved = std::exchange(tls_reports, &reports);
@@ -79,6 +81,7 @@ outcome run_once(const std::function<coro<void>()>& body, options opts, std::siz
       ADD_FAILURE() << "the test body threw " << describe(std::current_exception());
     }
     if (steps) *steps = count;
+    if (loop.is_running()) ADD_FAILURE() << "the loop is still running";
     loop.step_observer = nullptr;
 
     std::vector<any_task> left = all_tasks(loop);

@@ -439,3 +439,23 @@ TEST(threads, call_soon_threadsafe_after_close_throws_in_the_caller) {
 }
 
 }  // namespace
+
+namespace {
+TEST(event_loop, deadlock_is_detected_when_asked) {
+  aio::event_loop loop({.virtual_clock = true, .deadlock_after = std::chrono::milliseconds(50)});
+  bool threw = false;
+  try {
+    loop.run_until_complete(loop.create_task(
+        []() -> aio::coro<void> {
+          aio::future<void> never;
+          co_await never;  // nothing will ever complete it
+        },
+        {.name = "stuck"}));
+  } catch (const std::runtime_error& e) {
+    threw = std::string(e.what()).find("deadlock: 1 task(s) pending") != std::string::npos &&
+            std::string(e.what()).find("'stuck'") != std::string::npos;
+  }
+  EXPECT_TRUE(threw);
+  loop.set_exception_handler([](aio::event_loop&, const aio::exception_context&) {});
+}
+}  // namespace

@@ -178,3 +178,22 @@ TEST(lock, brute_force_cancellation_of_contended_acquires) {
 }
 
 }  // namespace
+
+namespace {
+// The loop closes while a task to which the lock was just handed has not run yet: its
+// frame is destroyed, and the lock must go on to the next waiter (not stay held).
+TEST(lock, frame_destroyed_after_the_grant_passes_the_lock_on) {
+  aio::lock l;
+  {
+    aio::event_loop loop;
+    loop.set_exception_handler([](aio::event_loop&, const aio::exception_context&) {});
+    loop.run_until_complete([&]() -> aio::coro<void> {
+      auto g = co_await l.acquire();
+      aio::create_task([&]() -> aio::coro<void> { auto held = co_await l.acquire(); });
+      co_await aio::sleep(0s);  // the task queues
+      g.unlock();               // handed over; the task has not run yet
+    });
+  }  // the loop closes: the pending task's frame is destroyed
+  EXPECT_FALSE(l.locked());
+}
+}  // namespace

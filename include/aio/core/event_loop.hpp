@@ -181,6 +181,11 @@ struct loop_options {
   /// has nothing ready to run and no I/O is pending, it jumps to the next timer at
   /// once instead of sleeping. Timeout tests are then exact and take no wall time.
   bool virtual_clock = false;
+  /// Deadlock detection (tests): when the loop has nothing at all to wait for — nothing
+  /// ready, no timer, no watched fd, no signal handler — and no other thread posts work
+  /// within this much real time, run_forever throws std::runtime_error naming the
+  /// pending tasks, instead of waiting forever. Unset: wait forever (asyncio's way).
+  std::optional<duration> deadlock_after{};
 };
 static_assert(std::is_trivially_destructible_v<loop_options>);  // docs/hazards.md
 
@@ -359,6 +364,7 @@ class event_loop : public detail::loop_base {
   friend class detail::loop_base;
   void check_open() const;
   void run_once();
+  [[noreturn]] void throw_deadlock();
   void run_ready();
   void process_timers();
   void post_threadsafe(detail::callback_node* n);
@@ -399,6 +405,7 @@ class event_loop : public detail::loop_base {
   };
   std::vector<signal_slot> signals_;
   std::uint64_t iteration_ = 0;
+  std::optional<duration> deadlock_after_;
   std::size_t watched_fds_ = 0;   // fds registered with the backend
   unsigned busy_iterations_ = 0;  // iterations since the last poll while busy
   static constexpr unsigned busy_poll_interval = 61;

@@ -69,7 +69,10 @@ class lock {
     explicit awaiter(lock* l) noexcept : l_(l) {}
     awaiter(const awaiter&) = delete;
     awaiter& operator=(const awaiter&) = delete;
-    ~awaiter() { l_->waiters_.remove(this); }
+    ~awaiter() {
+      l_->waiters_.remove(this);
+      if (granted && !resumed) l_->release_held();  // frame destroyed before it ran
+    }
 
     bool await_ready() noexcept {
       // Free and nobody queued: take it at once, without suspending.
@@ -84,6 +87,7 @@ class lock {
       task->suspend_on(h, this);
     }
     guard await_resume() {
+      resumed = true;
       if (task && (task->cancel_requested() || cancelled)) {
         if (granted) l_->release_held();  // handed over as we were cancelled: pass it on
         task->throw_if_cancel_requested();

@@ -88,7 +88,10 @@ class semaphore {
     explicit awaiter(semaphore* s) noexcept : s_(s) {}
     awaiter(const awaiter&) = delete;
     awaiter& operator=(const awaiter&) = delete;
-    ~awaiter() { s_->waiters_.remove(this); }
+    ~awaiter() {
+      s_->waiters_.remove(this);
+      if (granted && !resumed) s_->release_permit();  // frame destroyed before it ran
+    }
 
     bool await_ready() noexcept {
       // A permit is free (and then nobody is queued, see value_): take it at once.
@@ -103,6 +106,7 @@ class semaphore {
       task->suspend_on(h, this);
     }
     guard await_resume() {
+      resumed = true;
       if (task && (task->cancel_requested() || cancelled)) {
         if (granted) s_->release_permit();  // handed over as we were cancelled: pass it on
         task->throw_if_cancel_requested();

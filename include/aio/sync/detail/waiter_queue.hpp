@@ -20,7 +20,8 @@
 // primitive's tests cover both cases.
 //
 // A frame destroyed while its waiter is queued (the loop is closing) unlinks it in the
-// awaiter's destructor.
+// awaiter's destructor; one destroyed after the grant but before it resumed passes what
+// it was granted on, there too (`resumed` tells the two apart).
 #pragma once
 
 #include <cstddef>
@@ -37,6 +38,7 @@ struct sync_waiter : suspension {
   bool queued = false;
   bool granted = false;    // the primitive handed it over (see the protocol above)
   bool cancelled = false;  // cancelled while queued: nothing was granted
+  bool resumed = false;    // await_resume ran: the grant was taken (or passed on)
 };
 
 class waiter_queue {
