@@ -247,9 +247,17 @@ void event_loop::run_once() {
     // skip the poll
   } else if (!timeout && deadlock_after_ && watched_fds_ == 0 && signals_.empty()) {
     // Nothing can happen but a post from another thread: wait for one, a while.
+    // A poll interrupted by a signal (EINTR) returns early with nothing: wait again for
+    // the rest of the time before concluding.
     busy_iterations_ = 0;
-    n = backend_->poll(*deadlock_after_, events, std::size(events));
-    if (n == 0 && !ts_pending_.load() && !pending_signals_.load()) throw_deadlock();
+    const auto deadline = std::chrono::steady_clock::now() + *deadlock_after_;
+    for (;;) {
+      const auto left = deadline - std::chrono::steady_clock::now();
+      n = backend_->poll(std::max(duration::zero(), std::chrono::duration_cast<duration>(left)),
+                         events, std::size(events));
+      if (n != 0 || ts_pending_.load() || pending_signals_.load()) break;
+      if (left <= duration::zero()) throw_deadlock();
+    }
   } else if (virtual_clock_ && timeout != duration::zero()) {
     busy_iterations_ = 0;
     n = backend_->poll(duration::zero(), events, std::size(events));

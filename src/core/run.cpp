@@ -57,7 +57,9 @@ runner::~runner() {
 }
 
 void runner::run_main(task_base* main) {
-  if (opts_.handle_sigint && sigint_is_default()) {
+  // Signals are process-wide: only the main thread's run() takes SIGINT (asyncio.Runner
+  // does the same), so runs in other threads, several at once, do not compete for it.
+  if (opts_.handle_sigint && ::gettid() == ::getpid() && sigint_is_default()) {
     // First Ctrl-C: cancel main (its clean-up runs) and give SIGINT back its default
     // action, so that a second Ctrl-C ends the process at once.
     any_task m = any_task::from_state(main);

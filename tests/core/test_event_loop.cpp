@@ -458,4 +458,35 @@ TEST(event_loop, deadlock_is_detected_when_asked) {
   EXPECT_TRUE(threw);
   loop.set_exception_handler([](aio::event_loop&, const aio::exception_context&) {});
 }
+
+// SIGINT is process-wide: aio::run takes it only on the main thread (asyncio.Runner
+// does the same), so runs in other threads, several at once, neither compete for it nor
+// touch its disposition.
+TEST(run, runs_in_other_threads_leave_sigint_alone) {
+  auto sigint_handler = [] {
+    struct sigaction sa {};
+    ::sigaction(SIGINT, nullptr, &sa);
+    return sa.sa_handler;
+  };
+  ASSERT_EQ(sigint_handler(), SIG_DFL);
+  std::atomic<int> inside = 0;
+  std::atomic<bool> saw_default_inside = true;
+  auto body = [&] {
+    return aio::run([&]() -> aio::coro<int> {
+      ++inside;
+      while (inside.load() < 2) co_await aio::sleep(std::chrono::microseconds(100));
+      if (sigint_handler() != SIG_DFL) saw_default_inside = false;
+      co_return 1;
+    });
+  };
+  int r1 = 0, r2 = 0;
+  std::thread t1([&] { r1 = body(); });
+  std::thread t2([&] { r2 = body(); });
+  t1.join();
+  t2.join();
+  EXPECT_EQ(r1 + r2, 2);
+  EXPECT_TRUE(saw_default_inside.load());  // both ran at once, neither installed a handler
+  EXPECT_EQ(sigint_handler(), SIG_DFL);
+}
+
 }  // namespace

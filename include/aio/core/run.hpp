@@ -16,7 +16,8 @@
 // like Python, ends the process as killed by SIGINT (exit status 130 in a shell), or
 // with run_options::exit_on_sigint = false throws aio::keyboard_interrupt instead. A
 // second Ctrl-C during the clean-up kills the process at once. run() only installs
-// its handler if SIGINT has its default disposition.
+// its handler on the main thread, and only if SIGINT has its default disposition (as
+// asyncio.Runner); a run() in another thread leaves SIGINT alone.
 //
 // Errors: std::runtime_error if called while a loop is running on this thread.
 // Thread safety: one run() per thread at a time; each thread gets its own loop.
