@@ -416,6 +416,12 @@ void event_loop::set_fd_callback(int fd, bool writer, detail::callback_node* n) 
     throw std::invalid_argument("invalid file descriptor " + std::to_string(fd));
   }
   if (static_cast<std::size_t>(fd) >= fds_.size()) fds_.resize(static_cast<std::size_t>(fd) + 1);
+  if (fds_[fd].watch) {
+    n->release();
+    throw std::logic_error("fd " + std::to_string(fd) +
+                           " is watched by a socket or pipe of the loop; add_reader/add_writer "
+                           "cannot watch it too");
+  }
   detail::callback_node*& slot = writer ? fds_[fd].writer : fds_[fd].reader;
   detail::callback_node* old = std::exchange(slot, n);
   try {
@@ -471,6 +477,32 @@ void event_loop::update_fd(int fd) {
   e.registered = want;
 }
 
+void event_loop::add_watch(int fd, detail::io_watch* w) {
+  check_open();
+  if (fd < 0) throw std::invalid_argument("invalid file descriptor " + std::to_string(fd));
+  if (static_cast<std::size_t>(fd) >= fds_.size()) fds_.resize(static_cast<std::size_t>(fd) + 1);
+  fd_entry& e = fds_[fd];
+  if (e.watch || e.reader || e.writer)
+    throw std::logic_error("fd " + std::to_string(fd) + " is already watched by the loop");
+  const std::uint32_t gen = ++fd_gen_;
+  const std::uint32_t want = detail::io_readable | detail::io_writable | detail::io_edge;
+  backend_->add(fd, want, (std::uint64_t{gen} << 32) | static_cast<std::uint32_t>(fd));
+  e.gen = gen;
+  e.registered = want;
+  e.watch = w;
+  ++watched_fds_;
+}
+
+void event_loop::remove_watch(int fd) noexcept {
+  if (fd < 0 || static_cast<std::size_t>(fd) >= fds_.size() || !fds_[fd].watch) return;
+  fd_entry& e = fds_[fd];
+  backend_->remove(fd);
+  e.watch = nullptr;
+  e.registered = 0;
+  e.gen = 0;  // events of this batch still to be dispatched are stale now
+  --watched_fds_;
+}
+
 void event_loop::invoke_persistent(detail::callback_node* n, const char* what) {
   n->add_ref();
   n->running_ = true;
@@ -489,6 +521,7 @@ void event_loop::dispatch_io(int fd, std::uint32_t gen, std::uint32_t events) {
   // closed it and registered the number again, which changed its generation).
   const auto idx = static_cast<std::size_t>(fd);
   if (idx >= fds_.size() || fds_[idx].gen != gen) return;
+  if (detail::io_watch* w = fds_[idx].watch) return w->on_event(w, events);
   if ((events & (detail::io_readable | detail::io_error)) && fds_[idx].reader)
     invoke_persistent(fds_[idx].reader, "reader");
   if (idx >= fds_.size() || fds_[idx].gen != gen) return;
@@ -625,6 +658,12 @@ void event_loop::close() {
   for (std::size_t fd = 0; fd < fds_.size(); ++fd) {
     fd_entry& e = fds_[fd];
     if (e.registered) backend_->remove(static_cast<int>(fd));
+    e.registered = 0;
+    if (detail::io_watch* w = std::exchange(e.watch, nullptr)) {
+      e.gen = 0;
+      w->on_event(w, detail::io_loop_closed);  // may close fds: entries stay in place
+      continue;
+    }
     if (e.reader) std::exchange(e.reader, nullptr)->release();
     if (e.writer) std::exchange(e.writer, nullptr)->release();
   }

@@ -42,6 +42,7 @@ namespace aio {
 namespace detail {
 
 class backend;
+struct io_watch;
 
 /// A scheduled callback (call_soon, call_later, add_reader ...). Reference counted:
 /// the loop holds one reference while the callback is queued, armed or registered,
@@ -261,6 +262,16 @@ class event_loop : public detail::loop_base {
   }
   bool remove_writer(int fd);
 
+  /// For the I/O layers (sockets, pipes): registers `fd` once, edge-triggered, for
+  /// reading and writing; `w->on_event` is called on this loop's thread whenever
+  /// readiness arrives, until remove_watch(fd). `w` must stay valid until then, and the
+  /// fd open. An fd has either a watch or add_reader/add_writer callbacks, not both
+  /// (std::logic_error). Throws std::system_error if the poller refuses the fd.
+  void add_watch(int fd, detail::io_watch* w);
+  /// Stops the watch of `fd` (before the fd is closed). Events of the current batch
+  /// that were not delivered yet are dropped.
+  void remove_watch(int fd) noexcept;
+
   // --- Unix signals (asyncio's add_signal_handler) -------------------------------------
 
   /// Calls `f(args...)` on the loop each time signal `sig` arrives (the OS handler only
@@ -383,6 +394,7 @@ class event_loop : public detail::loop_base {
   struct fd_entry {
     detail::callback_node* reader = nullptr;
     detail::callback_node* writer = nullptr;
+    detail::io_watch* watch = nullptr;
     std::uint32_t gen = 0;
     std::uint32_t registered = 0;  // events currently registered with the backend
   };

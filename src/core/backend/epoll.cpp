@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
-// The epoll backend: level-triggered epoll, an eventfd for wake-ups.
+// The epoll backend: epoll (level-triggered, or edge-triggered for io_watch
+// registrations), an eventfd for wake-ups.
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -19,12 +20,14 @@ std::uint32_t to_epoll(std::uint32_t ev) noexcept {
   std::uint32_t r = 0;
   if (ev & io_readable) r |= EPOLLIN;
   if (ev & io_writable) r |= EPOLLOUT;
+  if (ev & io_edge) r |= EPOLLET | EPOLLRDHUP;
   return r;
 }
 
 std::uint32_t from_epoll(std::uint32_t ev) noexcept {
   std::uint32_t r = 0;
   if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLPRI)) r |= io_readable;
+  if (ev & EPOLLRDHUP) r |= io_peer_closed;
   if (ev & EPOLLOUT) r |= io_writable;
   if (ev & (EPOLLERR | EPOLLHUP)) r |= io_error;
   return r;

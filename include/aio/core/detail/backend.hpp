@@ -16,7 +16,20 @@ namespace aio::detail {
 enum : std::uint32_t {
   io_readable = 1u << 0,
   io_writable = 1u << 1,
-  io_error = 1u << 2,  // error or hang-up: wakes readers and writers alike
+  io_error = 1u << 2,        // error or hang-up: wakes readers and writers alike
+  io_edge = 1u << 3,         // add/modify: edge-triggered, peer half-close reported as readable
+  io_loop_closed = 1u << 4,  // to an io_watch: the loop closed; it forgets the watch
+  io_peer_closed = 1u << 5,  // (with io_readable) the peer closed its side (EPOLLRDHUP)
+};
+
+/// An fd registered once, edge-triggered, for both directions (DESIGN.md §8): the
+/// sockets of the net layer. The loop calls on_event(w, io_* bits) on its thread each
+/// time readiness arrives; the owner keeps its own "ready" flags and pending operations.
+/// When the loop closes with the watch still registered, it calls on_event once with
+/// io_loop_closed (after destroying its pending tasks): the owner must then stop using
+/// the loop; it may destroy itself (the loop does not touch `w` afterwards).
+struct io_watch {
+  void (*on_event)(io_watch*, std::uint32_t events) noexcept = nullptr;
 };
 
 struct io_event {
@@ -29,7 +42,8 @@ class backend {
   virtual ~backend() = default;
   virtual const char* name() const noexcept = 0;
 
-  /// Starts watching `fd` for `events` (io_readable | io_writable), level-triggered.
+  /// Starts watching `fd` for `events` (io_readable | io_writable), level-triggered
+  /// unless io_edge is given.
   /// Throws std::system_error (EPERM for regular files, EBADF, ...).
   virtual void add(int fd, std::uint32_t events, std::uint64_t data) = 0;
   virtual void modify(int fd, std::uint32_t events, std::uint64_t data) = 0;
