@@ -130,6 +130,34 @@ void recv_op::fail() {
   throw_os_error(error, "recv from " + peer_of(st));
 }
 
+bool recvfrom_op::call(recvfrom_op* o) noexcept {
+  ssize_t n;
+  do {
+    socklen_t len = o->from.capacity();
+    n = ::recvfrom(o->st->fd, o->buf.data(), o->buf.size(), MSG_TRUNC, o->from.data(), &len);
+    if (n >= 0) o->from.set_size(len);
+  } while (n < 0 && errno == EINTR);
+  if (n >= 0 && static_cast<std::size_t>(n) > o->buf.size()) {
+    o->truncated = true;  // MSG_TRUNC: n is the datagram's real size
+    n = static_cast<ssize_t>(o->buf.size());
+  }
+  return store(o, n);
+}
+void recvfrom_op::fail() {
+  throw_os_error(error, "recvfrom on " + local_of(st));
+}
+
+bool sendto_op::call(sendto_op* o) noexcept {
+  ssize_t n;
+  do
+    n = ::sendto(o->st->fd, o->buf.data(), o->buf.size(), MSG_NOSIGNAL, o->to.data(), o->to.size());
+  while (n < 0 && errno == EINTR);
+  return store(o, n);
+}
+void sendto_op::fail() {
+  throw_os_error(error, "sendto " + to.to_string());
+}
+
 bool send_op::call(send_op* o) noexcept {
   ssize_t n;
   do n = ::send(o->st->fd, o->buf.data(), o->buf.size(), MSG_NOSIGNAL);
@@ -315,6 +343,22 @@ detail::op_awaitable<detail::sendmsg_op> socket::sendmsg(std::span<const iovec> 
   op.st = &require_open("sendmsg");
   op.iov = iov;
   return detail::op_awaitable<detail::sendmsg_op>(std::move(op));
+}
+
+detail::op_awaitable<detail::recvfrom_op> socket::recvfrom(std::span<std::byte> buf) {
+  detail::recvfrom_op op;
+  op.st = &require_open("recvfrom");
+  op.buf = buf;
+  return detail::op_awaitable<detail::recvfrom_op>(std::move(op));
+}
+
+detail::op_awaitable<detail::sendto_op> socket::sendto(std::span<const std::byte> buf,
+                                                       const address& to) {
+  detail::sendto_op op;
+  op.st = &require_open("sendto");
+  op.buf = buf;
+  op.to = to;
+  return detail::op_awaitable<detail::sendto_op>(std::move(op));
 }
 
 coro<void> socket::send_all(std::span<const std::byte> buf) {

@@ -168,6 +168,31 @@ struct recv_op : op_awaiter<recv_op, false> {
   std::size_t finish() noexcept { return result; }
 };
 
+/// What recvfrom returns: the datagram's size (it was truncated if larger than the
+/// buffer: `truncated`) and its sender.
+struct datagram_info {
+  std::size_t size = 0;
+  address from{};
+  bool truncated = false;
+};
+
+struct recvfrom_op : op_awaiter<recvfrom_op, false> {
+  std::span<std::byte> buf;
+  address from{};
+  bool truncated = false;
+  static bool call(recvfrom_op* o) noexcept;
+  [[noreturn]] void fail();
+  datagram_info finish() noexcept { return {result, from, truncated}; }
+};
+
+struct sendto_op : op_awaiter<sendto_op, true> {
+  std::span<const std::byte> buf;
+  address to{};
+  static bool call(sendto_op* o) noexcept;
+  [[noreturn]] void fail();
+  std::size_t finish() noexcept { return result; }
+};
+
 struct send_op : op_awaiter<send_op, true> {
   std::span<const std::byte> buf;
   static bool call(send_op* o) noexcept;
@@ -247,6 +272,13 @@ class socket {
   /// Receives into `buf`: the number of bytes (0 at the end of the stream). Waits
   /// only if nothing is available.
   [[nodiscard]] detail::op_awaitable<detail::recv_op> recv(std::span<std::byte> buf, int flags = 0);
+  /// Datagram sockets: receives one datagram into `buf` with its sender (asyncio's
+  /// sock_recvfrom). A datagram larger than `buf` is truncated (`truncated` is set).
+  [[nodiscard]] detail::op_awaitable<detail::recvfrom_op> recvfrom(std::span<std::byte> buf);
+  /// Datagram sockets: sends `buf` as one datagram to `to` (asyncio's sock_sendto);
+  /// on a connected datagram socket use send().
+  [[nodiscard]] detail::op_awaitable<detail::sendto_op> sendto(std::span<const std::byte> buf,
+                                                               const address& to);
   /// Sends what the kernel takes at once from `buf` (at least one byte, waiting if it
   /// takes none). Returns the count.
   [[nodiscard]] detail::op_awaitable<detail::send_op> send(std::span<const std::byte> buf);
