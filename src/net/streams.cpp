@@ -668,6 +668,12 @@ stream_pair make_streams(net::socket sock, std::size_t limit) {
   return stream_pair{stream_reader(t), stream_writer(t)};
 }
 
+stream_reader make_stream_reader(net::socket sock, std::size_t limit) {
+  if (!sock.is_open()) throw std::invalid_argument("make_stream_reader: the socket is not open");
+  if (limit == 0) throw std::invalid_argument("stream limit must be > 0");
+  return stream_reader(std::make_shared<detail::stream_transport>(std::move(sock), limit));
+}
+
 // --- open_connection -----------------------------------------------------------------------
 
 namespace {

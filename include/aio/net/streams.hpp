@@ -190,6 +190,10 @@ struct stream_pair {
 /// Wraps a connected socket in a reader/writer pair (asyncio's open_connection(sock=)).
 stream_pair make_streams(net::socket sock, std::size_t limit = 64 * 1024);
 
+/// A reader alone on a socket or pipe end that is only read (a child's stdout): the
+/// socket is closed when the reader is destroyed.
+stream_reader make_stream_reader(net::socket sock, std::size_t limit = 64 * 1024);
+
 /// Connects to host:port (names resolved with aio/net/dns.hpp; several addresses are
 /// tried with happy eyeballs) and returns the stream pair.
 [[nodiscard]] coro<stream_pair> open_connection(std::string host, std::uint16_t port,
