@@ -777,6 +777,7 @@ class server_state : public std::enable_shared_from_this<server_state> {
     for (auto& t : accepters_) t.cancel();
     accepters_.clear();
     for (auto& l : listeners_) l.close();
+    listeners_.clear();  // asyncio: server.sockets is empty once closed
     maybe_closed();
   }
 
@@ -805,15 +806,16 @@ class server_state : public std::enable_shared_from_this<server_state> {
 
  private:
   coro<void> accept_loop(std::size_t i) {
-    net::socket& listener = listeners_[i];
+    // close() clears listeners_: look the listener up only while serving.
     for (;;) {
+      if (!serving_) co_return;
       net::socket conn;
       bool failed = false;
       try {
-        conn = co_await listener.accept();
+        conn = co_await listeners_[i].accept();
       } catch (const os_error& e) {
-        // EMFILE/ENFILE/ENOBUFS: out of resources. Report, pause, go on (asyncio
-        // pauses accepting for a while in the same case).
+        // Out of descriptors or buffers (EMFILE, ENFILE, ENOBUFS, ...): report, pause,
+        // go on (asyncio pauses accepting for a while in the same case).
         if (!serving_) co_return;
         loop_->report("server: " + std::string(e.what()), std::current_exception(), nullptr);
         failed = true;
@@ -822,6 +824,7 @@ class server_state : public std::enable_shared_from_this<server_state> {
         co_await aio::sleep(std::chrono::milliseconds(100));
         continue;
       }
+      if (!serving_) co_return;  // accepted as the server closed: drop it
       if (nodelay_ && !unix_) {
         try {
           conn.set_nodelay(true);
@@ -973,7 +976,9 @@ coro<server> start_server(client_connected_cb handler, std::string host, std::ui
     addrs = co_await net::resolve(host, port, ro);
   }
   std::vector<net::socket> listeners;
-  for (const net::address& a : addrs) {
+  for (net::address a : addrs) {
+    // Port 0 with several addresses: the others take the port the first one got.
+    if (port != 0 && a.port() != port) a = *net::address::parse(a.host(), port);
     try {
       listeners.push_back(make_listener(a, opts));
     } catch (const os_error& e) {
@@ -981,7 +986,6 @@ coro<server> start_server(client_connected_cb handler, std::string host, std::ui
       if (host.empty() && a.family() == AF_INET6 && e.error_number() == EAFNOSUPPORT) continue;
       throw;
     }
-    // Port 0 with several addresses: the others take the port the first one got.
     if (port == 0 && listeners.size() == 1) port = listeners[0].local_address().port();
   }
   auto st = std::make_shared<detail::server_state>(std::move(handler), opts.limit, opts.nodelay);

@@ -86,12 +86,15 @@ AIO_TEST(streams, ipv6_and_unix_servers) {
 AIO_TEST(streams, wildcard_host_listens_on_every_family) {
   aio::server srv = co_await aio::start_server(echo, "", 0);
   EXPECT_GE(srv.sockets().size(), 1u);
+  for (const auto& l : srv.sockets())  // port 0: every listener got the first one's port
+    EXPECT_EQ(l.local_address().port(), port_of(srv));
   auto [r, w] = co_await aio::open_connection("127.0.0.1", port_of(srv));
   w.write("any");
   EXPECT_EQ(co_await r.readexactly(3), "any");
   w.close();
   srv.close();
   co_await srv.wait_closed();
+  EXPECT_TRUE(srv.sockets().empty());  // as asyncio's server.sockets after close()
 }
 
 AIO_TEST(streams, dropping_the_writer_sends_what_was_written_then_closes) {

@@ -29,7 +29,8 @@
 // completed in the same loop iteration in which the task was cancelled, the task
 // gets the result and the cancellation at its next suspension point: received bytes
 // are never lost. A cancelled connect leaves the socket in an unspecified state; close
-// it. send_all cancelled midway has sent a prefix (bytes_sent tells how much).
+// it. send_all cancelled midway has sent an unknown prefix (use send() in a loop
+// to know how much).
 //
 // Errors: aio::os_error and its subclasses (aio/net/errors.hpp) with messages that
 // name the operation and the peer: "connect to 127.0.0.1:1: connection refused".
