@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: MIT
 // aio::net::socket and aio::net::address: the low-level socket API (asyncio's
 // loop.sock_* functions) on loopback.
-#include <dirent.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
@@ -23,16 +22,6 @@ namespace {
 
 std::span<const std::byte> bytes(std::string_view s) {
   return std::as_bytes(std::span(s.data(), s.size()));
-}
-
-std::size_t open_fds() {
-  std::size_t n = 0;
-  if (DIR* d = ::opendir("/proc/self/fd")) {
-    while (dirent* e = ::readdir(d))
-      if (e->d_name[0] != '.') ++n;
-    ::closedir(d);
-  }
-  return n;
 }
 
 aio::net::socket listener(int family = AF_INET) {
@@ -332,7 +321,7 @@ AIO_TEST(socket, close_wakes_a_pending_recv_with_ebadf) {
 }
 
 TEST(socket, no_descriptor_is_leaked) {
-  const std::size_t before = open_fds();
+  const std::size_t before = aio::testing::open_fd_count();
   aio::run([]() -> aio::coro<void> {
     auto l = listener();
     std::vector<aio::net::socket> conns;
@@ -346,7 +335,7 @@ TEST(socket, no_descriptor_is_leaked) {
     aio::create_task([&l]() -> aio::coro<void> { (void)co_await l.accept(); });
     co_await aio::sleep(0s);
   });
-  EXPECT_EQ(open_fds(), before);
+  EXPECT_EQ(aio::testing::open_fd_count(), before);
 }
 
 TEST(socket, a_socket_outliving_its_loop_is_closed_safely) {

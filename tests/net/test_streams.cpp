@@ -2,7 +2,6 @@
 // aio's streams beyond CPython's test_streams (tests/conformance/test_streams.cpp):
 // servers, backpressure, misbehaving peers, many connections, cancellation at every
 // step, and descriptor accounting.
-#include <dirent.h>
 #include <gtest/gtest.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -18,16 +17,6 @@
 using namespace std::chrono_literals;
 
 namespace {
-
-std::size_t open_fds() {
-  std::size_t n = 0;
-  if (DIR* d = ::opendir("/proc/self/fd")) {
-    while (dirent* e = ::readdir(d))
-      if (e->d_name[0] != '.') ++n;
-    ::closedir(d);
-  }
-  return n;
-}
 
 std::uint16_t port_of(const aio::server& s) {
   return s.sockets().at(0).local_address().port();
@@ -337,7 +326,7 @@ AIO_TEST(streams, ten_thousand_concurrent_connections) {
 }
 
 TEST(streams, descriptors_are_all_closed_after_servers_clients_and_cancellations) {
-  const std::size_t before = open_fds();
+  const std::size_t before = aio::testing::open_fd_count();
   aio::run([]() -> aio::coro<void> {
     aio::server srv = co_await aio::start_server(echo, "127.0.0.1", 0);
     for (int i = 0; i < 20; ++i) {
@@ -352,11 +341,11 @@ TEST(streams, descriptors_are_all_closed_after_servers_clients_and_cancellations
     });
     co_await aio::sleep(1ms);
   });
-  EXPECT_EQ(open_fds(), before);
+  EXPECT_EQ(aio::testing::open_fd_count(), before);
 }
 
 TEST(streams, cancellation_at_every_step_of_a_client_exchange) {
-  const std::size_t before = open_fds();
+  const std::size_t before = aio::testing::open_fd_count();
   // Whatever step the cancel lands on, the scenario's clean-up (close the server,
   // cancel its handlers, wait for them) leaves no task and no descriptor behind.
   aio::testing::cancel_at_every_step([]() -> aio::coro<void> {
@@ -377,7 +366,7 @@ TEST(streams, cancellation_at_every_step_of_a_client_exchange) {
     co_await srv.wait_closed();
     if (cancelled) std::rethrow_exception(cancelled);
   });
-  EXPECT_EQ(open_fds(), before);
+  EXPECT_EQ(aio::testing::open_fd_count(), before);
 }
 
 }  // namespace
