@@ -735,15 +735,25 @@ coro<net::socket> happy_eyeballs(std::vector<net::address> addrs, connection_opt
 
 }  // namespace
 
-coro<stream_pair> open_connection(std::string host, std::uint16_t port, connection_options opts) {
-  std::vector<net::address> addrs;
-  if (auto a = net::address::parse(host, port)) {
-    addrs.push_back(*a);
-  } else {
-    net::resolve_options ro;
-    ro.family = opts.family;
-    addrs = co_await net::resolve(host, port, ro);
+/// RFC 8305 §4: alternate the families, starting with the first one returned, so
+/// that a broken family costs one attempt, not all of them.
+static std::vector<net::address> interleave_families(std::vector<net::address> addrs) {
+  if (addrs.size() < 3) return addrs;
+  std::vector<net::address> first, other, out;
+  const int f = addrs[0].family();
+  for (const auto& a : addrs) (a.family() == f ? first : other).push_back(a);
+  for (std::size_t i = 0; i < first.size() || i < other.size(); ++i) {
+    if (i < first.size()) out.push_back(first[i]);
+    if (i < other.size()) out.push_back(other[i]);
   }
+  return out;
+}
+
+coro<stream_pair> open_connection(std::string host, std::uint16_t port, connection_options opts) {
+  // Numeric hosts come back at once (and are checked against opts.family).
+  net::resolve_options ro;
+  ro.family = opts.family;
+  std::vector<net::address> addrs = interleave_families(co_await net::resolve(host, port, ro));
   net::socket s = co_await happy_eyeballs(std::move(addrs), opts);
   co_return make_streams(std::move(s), opts.limit);
 }

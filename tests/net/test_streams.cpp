@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "aio/aio.hpp"
+#include "aio/net/dns.hpp"
 #include "aio/net/streams.hpp"
 #include "aio/testing.hpp"
 
@@ -255,6 +256,13 @@ AIO_TEST(streams, connection_refused_names_the_address) {
     EXPECT_EQ(std::string(e.what()),
               "connect to 127.0.0.1:" + std::to_string(port) + ": connection refused");
   }
+}
+
+AIO_TEST(streams, a_numeric_host_of_the_wrong_family_is_refused) {
+  aio::server srv = co_await aio::start_server(echo, "::1", 0);
+  aio::connection_options opts;
+  opts.family = AF_INET;
+  EXPECT_THROW(co_await aio::open_connection("::1", port_of(srv), opts), aio::net::dns_error);
 }
 
 AIO_TEST(streams, readuntil_limit_and_incomplete_read) {
