@@ -17,6 +17,7 @@
 #include "aio/core/future.hpp"
 #include "aio/core/gather.hpp"
 #include "aio/core/task_group.hpp"
+#include "aio/net/detail/tls_session.hpp"
 #include "aio/net/dns.hpp"
 #include "aio/time/sleep.hpp"
 #include "aio/time/timeout.hpp"
@@ -148,6 +149,10 @@ class stream_transport : public std::enable_shared_from_this<stream_transport> {
       eof_ = true;
       co_return false;
     }
+    if (tls_) {
+      const bool got = co_await tls_fill();
+      co_return got;
+    }
     std::size_t n = 0;
     try {
       n = co_await sock_.recv(
@@ -166,6 +171,10 @@ class stream_transport : public std::enable_shared_from_this<stream_transport> {
 
   coro<std::size_t> read_some(std::span<std::byte> buf) {
     if (buf.empty()) co_return 0;
+    if (tls_ && rbuf_.empty() && !eof_) {
+      const bool got = co_await fill();  // decrypted into the buffer first
+      (void)got;
+    }
     if (rbuf_.empty() && !eof_) {
       if (reading_) throw std::logic_error("stream_reader: concurrent reads on one stream");
       if (!sock_.is_open()) {
@@ -299,6 +308,11 @@ class stream_transport : public std::enable_shared_from_this<stream_transport> {
   void write(const void* p, std::size_t n) {
     check_writable();
     if (n == 0) return;
+    if (tls_) {
+      tls_->write(static_cast<const char*>(p), n);
+      push_output();
+      return;
+    }
     const char* data = static_cast<const char*>(p);
     if (wbuf_.empty() && sock_.state()->writable) {
       ssize_t k;
@@ -319,6 +333,11 @@ class stream_transport : public std::enable_shared_from_this<stream_transport> {
 
   void writev(std::span<const std::string_view> pieces) {
     check_writable();
+    if (tls_) {
+      for (std::string_view piece : pieces) tls_->write(piece.data(), piece.size());
+      push_output();
+      return;
+    }
     std::size_t total = 0;
     for (auto p : pieces) total += p.size();
     if (total == 0) return;
@@ -358,6 +377,8 @@ class stream_transport : public std::enable_shared_from_this<stream_transport> {
   coro<void> wait_closed();
 
   void write_eof() {
+    if (tls_)
+      throw std::logic_error("write_eof: TLS streams cannot half-close (can_write_eof() is false)");
     if (closing_ || eof_written_ || eof_requested_) return;
     eof_requested_ = true;
     if (wbuf_.empty()) do_write_eof();
@@ -365,6 +386,10 @@ class stream_transport : public std::enable_shared_from_this<stream_transport> {
 
   void close() {
     if (closing_) return;
+    if (tls_ && !error_ && !closed_ && tls_ready_) {
+      tls_->shutdown();  // close_notify, sent before the socket closes
+      push_output();
+    }
     closing_ = true;
     if (wbuf_.empty() || error_) finish_close();
     // else: the flush closes when the buffer is empty
@@ -378,10 +403,93 @@ class stream_transport : public std::enable_shared_from_this<stream_transport> {
     low_ = l;
   }
   net::socket& socket() noexcept { return sock_; }
+  bool can_write_eof() const noexcept { return !tls_; }
+  const detail::tls_session* tls() const noexcept { return tls_.get(); }
+
+  // --- TLS --------------------------------------------------------------------------
+
+  /// Runs the handshake of `session` on this (fresh) connection; from then on the
+  /// reader and writer speak plaintext. Throws ssl_error and friends.
+  coro<void> start_tls(std::unique_ptr<tls_session> session) {
+    tls_ = std::move(session);
+    cin_ = std::make_unique_for_overwrite<char[]>(cin_size);
+    for (;;) {
+      const bool done = tls_->handshake();
+      push_output();
+      if (done) break;
+      std::size_t n = co_await sock_.recv(std::as_writable_bytes(std::span(cin_.get(), cin_size)));
+      if (n == 0)
+        tls_->feed_eof();
+      else
+        tls_->feed(cin_.get(), n);
+    }
+    tls_ready_ = true;
+  }
 
  private:
   friend struct drain_awaiter;
   friend struct closed_awaiter;
+
+  static constexpr std::size_t cin_size = 64 * 1024;
+
+  // Decrypts into the read buffer; false at the end of the stream.
+  coro<bool> tls_fill() {
+    for (;;) {
+      auto room = rbuf_.prepare(16 * 1024);
+      const long r = tls_->read(reinterpret_cast<char*>(room.data()), room.size());
+      push_output();  // a read may answer the peer (key update, alerts)
+      if (r > 0) {
+        rbuf_.commit(static_cast<std::size_t>(r));
+        co_return true;
+      }
+      if (r == 0) {
+        eof_ = true;
+        co_return false;
+      }
+      std::size_t n = 0;
+      try {
+        n = co_await sock_.recv(std::as_writable_bytes(std::span(cin_.get(), cin_size)));
+      } catch (const os_error& e) {
+        if (e.error_number() != EBADF || !closing_) throw;
+        eof_ = true;
+        co_return false;
+      }
+      if (n == 0)
+        tls_->feed_eof();
+      else
+        tls_->feed(cin_.get(), n);
+    }
+  }
+
+  // Moves the session's ciphertext into the write buffer and sends what it can.
+  void push_output() {
+    std::size_t n = tls_->pending_output();
+    if (n == 0) return;
+    if (error_ || closed_) {
+      char sink[4096];
+      while (tls_->take_output(sink, sizeof sink) > 0) {
+      }
+      return;
+    }
+    auto room = wbuf_.prepare(n);
+    wbuf_.commit(tls_->take_output(reinterpret_cast<char*>(room.data()), n));
+    if (flush_pending_) return;
+    net::detail::socket_state* st = sock_.state();
+    while (st->writable && !wbuf_.empty()) {
+      ssize_t k;
+      do k = ::send(sock_.fd(), wbuf_.data(), wbuf_.size(), MSG_NOSIGNAL);
+      while (k < 0 && errno == EINTR);
+      if (k < 0) {
+        if (errno == EAGAIN) {
+          st->writable = false;
+          break;
+        }
+        return fail(errno);
+      }
+      wbuf_.consume(static_cast<std::size_t>(k));
+    }
+    if (!wbuf_.empty()) start_flush();
+  }
 
   void check_writable() {
     if (error_) throw_os_error(error_, "write to " + peer_text());
@@ -506,6 +614,9 @@ class stream_transport : public std::enable_shared_from_this<stream_transport> {
   bool eof_written_ = false;
   bool closing_ = false;
   bool closed_ = false;
+  bool tls_ready_ = false;
+  std::unique_ptr<tls_session> tls_;
+  std::unique_ptr<char[]> cin_;  // ciphertext received, before decryption
 
  public:
   // For the awaiters below.
@@ -660,6 +771,17 @@ net::address stream_writer::sockname() const {
 net::socket& stream_writer::socket() const {
   return need(t_).socket();
 }
+bool stream_writer::can_write_eof() const noexcept {
+  return t_ && t_->can_write_eof();
+}
+std::string stream_writer::tls_alpn() const {
+  const detail::tls_session* s = need(t_).tls();
+  return s ? s->alpn() : std::string();
+}
+std::string stream_writer::tls_version() const {
+  const detail::tls_session* s = need(t_).tls();
+  return s ? s->version() : std::string();
+}
 
 stream_pair make_streams(net::socket sock, std::size_t limit) {
   if (!sock.is_open()) throw std::invalid_argument("make_streams: the socket is not open");
@@ -755,7 +877,15 @@ coro<stream_pair> open_connection(std::string host, std::uint16_t port, connecti
   ro.family = opts.family;
   std::vector<net::address> addrs = interleave_families(co_await net::resolve(host, port, ro));
   net::socket s = co_await happy_eyeballs(std::move(addrs), opts);
-  co_return make_streams(std::move(s), opts.limit);
+  if (!opts.ssl) co_return make_streams(std::move(s), opts.limit);
+  if (opts.ssl->is_server())
+    throw std::invalid_argument("open_connection: the ssl context is a server context");
+  const std::string peer = s.peer_address().to_string();
+  auto t = std::make_shared<detail::stream_transport>(std::move(s), opts.limit);
+  auto session = std::make_unique<detail::tls_session>(
+      *opts.ssl, opts.server_hostname ? std::string(opts.server_hostname) : host, peer);
+  co_await timeout(opts.ssl_handshake_timeout, t->start_tls(std::move(session)));
+  co_return stream_pair{stream_reader(t), stream_writer(t)};
 }
 
 // --- servers -----------------------------------------------------------------------------
@@ -768,6 +898,13 @@ class server_state : public std::enable_shared_from_this<server_state> {
  public:
   server_state(client_connected_cb cb, std::size_t limit, bool nodelay)
       : cb_(std::move(cb)), limit_(limit), nodelay_(nodelay) {}
+
+  void use_tls(const ssl_context& ctx, std::chrono::milliseconds handshake_timeout) {
+    if (!ctx.is_server())
+      throw std::invalid_argument("start_server: the ssl context is a client context");
+    ssl_.emplace(ctx);
+    handshake_timeout_ = handshake_timeout;
+  }
 
   void start(std::vector<net::socket> listeners) {
     listeners_ = std::move(listeners);
@@ -845,7 +982,8 @@ class server_state : public std::enable_shared_from_this<server_state> {
       auto pair = make_streams(std::move(conn), limit_);
       task<void> t = aio::create_task(
           [self = shared_from_this(), p = std::move(pair)]() mutable {
-            return self->run_handler(std::move(p));
+            return self->ssl_ ? self->run_tls_handler(std::move(p))
+                              : self->run_handler(std::move(p));
           },
           task_options{.name = "aio.server.connection"});
       // The bookkeeping is a done callback, not code at the end of the handler's task: a
@@ -857,6 +995,23 @@ class server_state : public std::enable_shared_from_this<server_state> {
       });
       connections_.emplace(id, std::move(t));
     }
+  }
+
+  // The TLS handshake runs in the connection's task, before the handler: a slow or
+  // failing client holds up nobody else. A failed handshake closes the connection
+  // quietly (scanners and plain-text clients are common on TLS ports).
+  coro<void> run_tls_handler(stream_pair p) {
+    std::shared_ptr<stream_transport> t = p.writer.transport();
+    bool ok = false;
+    try {
+      std::string peer = t->socket().peer_address().to_string();
+      auto session = std::make_unique<tls_session>(*ssl_, std::string(), std::move(peer));
+      co_await timeout(handshake_timeout_, t->start_tls(std::move(session)));
+      ok = true;
+    } catch (const std::exception&) {
+    }
+    if (!ok) co_return;
+    co_await run_handler(std::move(p));
   }
 
   coro<void> run_handler(stream_pair p) {
@@ -895,6 +1050,8 @@ class server_state : public std::enable_shared_from_this<server_state> {
   bool serving_ = false;
   bool closed_ = false;
   bool unix_ = false;
+  std::optional<ssl_context> ssl_;
+  std::chrono::milliseconds handshake_timeout_{60000};
 };
 
 }  // namespace detail
@@ -999,6 +1156,7 @@ coro<server> start_server(client_connected_cb handler, std::string host, std::ui
     if (port == 0 && listeners.size() == 1) port = listeners[0].local_address().port();
   }
   auto st = std::make_shared<detail::server_state>(std::move(handler), opts.limit, opts.nodelay);
+  if (opts.ssl) st->use_tls(*opts.ssl, opts.ssl_handshake_timeout);
   st->start(std::move(listeners));
   co_return server(std::move(st));
 }
@@ -1008,6 +1166,7 @@ coro<server> start_unix_server(client_connected_cb handler, std::string path, se
   std::vector<net::socket> listeners;
   listeners.push_back(make_listener(net::address::unix_path(path), opts));
   auto st = std::make_shared<detail::server_state>(std::move(handler), opts.limit, opts.nodelay);
+  if (opts.ssl) st->use_tls(*opts.ssl, opts.ssl_handshake_timeout);
   st->start(std::move(listeners));
   co_return server(std::move(st));
 }

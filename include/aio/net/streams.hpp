@@ -71,6 +71,7 @@
 #include "aio/net/address.hpp"
 #include "aio/net/errors.hpp"
 #include "aio/net/socket.hpp"
+#include "aio/net/tls.hpp"
 
 namespace aio {
 
@@ -93,6 +94,13 @@ struct connection_options {
   int family = 0;
   /// TCP_NODELAY on the connection (asyncio sets it on every TCP stream).
   bool nodelay = true;
+  /// TLS (aio/net/tls.hpp): the client context, kept alive by the caller until
+  /// open_connection returns. nullptr: plain TCP.
+  const ssl_context* ssl = nullptr;
+  /// The name for SNI and the certificate check; nullptr: the host given.
+  const char* server_hostname = nullptr;
+  /// Give up a TLS handshake after this long (asyncio's default: 60 s): timeout_error.
+  std::chrono::milliseconds ssl_handshake_timeout{60000};
 };
 static_assert(std::is_trivially_destructible_v<connection_options>);
 
@@ -104,6 +112,10 @@ struct server_options {
   bool reuse_port = false;    // SO_REUSEPORT: one listener per loop and core
   int family = 0;             // AF_UNSPEC: every address the host resolves to
   bool nodelay = true;
+  /// TLS: the server context (copied: the caller's may go). A connection whose
+  /// handshake fails or times out is closed without calling the handler.
+  const ssl_context* ssl = nullptr;
+  std::chrono::milliseconds ssl_handshake_timeout{60000};
 };
 static_assert(std::is_trivially_destructible_v<server_options>);
 
@@ -160,7 +172,8 @@ class stream_writer {
   [[nodiscard]] coro<void> drain();
   /// Closes the write side after the buffered data (shutdown(SHUT_WR)).
   void write_eof();
-  bool can_write_eof() const noexcept { return true; }
+  /// False on TLS streams (TLS cannot half-close; write_eof throws there).
+  bool can_write_eof() const noexcept;
   /// Closes the connection once the buffered data is sent. Idempotent.
   void close();
   bool is_closing() const noexcept;
@@ -176,8 +189,13 @@ class stream_writer {
   net::address peername() const;
   net::address sockname() const;
   net::socket& socket() const;
+  /// TLS streams: the negotiated ALPN protocol ("" if none) and version ("TLSv1.3");
+  /// "" on plain streams. (asyncio's get_extra_info("ssl_object").selected_alpn_protocol().)
+  std::string tls_alpn() const;
+  std::string tls_version() const;
 
   explicit stream_writer(std::shared_ptr<detail::stream_transport> t) noexcept;
+  const std::shared_ptr<detail::stream_transport>& transport() const noexcept { return t_; }
 
  private:
   std::shared_ptr<detail::stream_transport> t_;
