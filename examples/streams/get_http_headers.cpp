@@ -2,12 +2,15 @@
 // asyncio's "Get HTTP headers" example (Python docs, asyncio-stream), in aio: a HEAD
 // request written by hand over a stream, and the response headers read line by line.
 //
-//   get_http_headers http://HOST[:PORT]/PATH   query a server (plain HTTP; https needs
-//                                              the TLS layer, which comes next)
+//   get_http_headers http[s]://HOST[:PORT]/PATH   query a server (https: the
+//                                                 certificate is verified)
 //   get_http_headers --demo                    query a tiny server started in-process
 //
 // asyncio:
-//   reader, writer = await asyncio.open_connection(url.hostname, 80)
+//   if url.scheme == 'https':
+//       reader, writer = await asyncio.open_connection(url.hostname, 443, ssl=True)
+//   else:
+//       reader, writer = await asyncio.open_connection(url.hostname, 80)
 //   query = f"HEAD {url.path or '/'} HTTP/1.0\r\nHost: {url.hostname}\r\n\r\n"
 //   writer.write(query.encode('latin-1'))
 //   while True:
@@ -26,17 +29,23 @@
 namespace {
 
 struct url_parts {
+  bool https = false;
   std::string host;
   std::uint16_t port = 80;
   std::string path = "/";
 };
 
 url_parts split_url(std::string_view url) {
-  constexpr std::string_view scheme = "http://";
-  if (url.substr(0, scheme.size()) != scheme)
-    throw std::invalid_argument("only http:// URLs are supported (https comes with TLS)");
-  url.remove_prefix(scheme.size());
   url_parts u;
+  if (url.substr(0, 8) == "https://") {
+    u.https = true;
+    u.port = 443;
+    url.remove_prefix(8);
+  } else if (url.substr(0, 7) == "http://") {
+    url.remove_prefix(7);
+  } else {
+    throw std::invalid_argument("the URL must start with http:// or https://");
+  }
   const auto slash = url.find('/');
   std::string_view hostport = url.substr(0, slash);
   if (slash != std::string_view::npos) u.path = std::string(url.substr(slash));
@@ -51,7 +60,10 @@ url_parts split_url(std::string_view url) {
 
 aio::coro<void> print_http_headers(std::string url) {
   const url_parts u = split_url(url);
-  auto [reader, writer] = co_await aio::open_connection(u.host, u.port);
+  const aio::ssl_context tls = aio::ssl_context::client();  // system CAs, hostname check
+  aio::connection_options opts;
+  if (u.https) opts.ssl = &tls;
+  auto [reader, writer] = co_await aio::open_connection(u.host, u.port, opts);
   writer.write("HEAD " + u.path + " HTTP/1.0\r\nHost: " + u.host + "\r\n\r\n");
   for (;;) {
     std::string line = co_await reader.readline();
@@ -87,7 +99,7 @@ aio::coro<void> demo() {
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::fprintf(stderr, "usage: get_http_headers http://HOST[:PORT]/PATH | --demo\n");
+    std::fprintf(stderr, "usage: get_http_headers http[s]://HOST[:PORT]/PATH | --demo\n");
     return 2;
   }
   try {
