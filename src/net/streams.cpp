@@ -411,8 +411,17 @@ class stream_transport : public std::enable_shared_from_this<stream_transport> {
   /// Runs the handshake of `session` on this (fresh) connection; from then on the
   /// reader and writer speak plaintext. Throws ssl_error and friends.
   coro<void> start_tls(std::unique_ptr<tls_session> session) {
+    if (tls_) throw std::logic_error("start_tls: the stream already uses TLS");
+    if (reading_) throw std::logic_error("start_tls: a read is in progress on this stream");
+    if (closing_ || error_) throw std::logic_error("start_tls: the stream is closing");
     tls_ = std::move(session);
     cin_ = std::make_unique_for_overwrite<char[]>(cin_size);
+    // An upgrade (STARTTLS): bytes already received past the plain-text part are the
+    // peer's first TLS records.
+    if (!rbuf_.empty()) {
+      tls_->feed(rbuf_.data(), rbuf_.size());
+      rbuf_.consume(rbuf_.size());
+    }
     for (;;) {
       const bool done = tls_->handshake();
       push_output();
@@ -771,6 +780,16 @@ net::address stream_writer::sockname() const {
 net::socket& stream_writer::socket() const {
   return need(t_).socket();
 }
+coro<void> stream_writer::start_tls(const ssl_context& ctx, const char* server_hostname,
+                                    std::chrono::milliseconds handshake_timeout) {
+  std::shared_ptr<detail::stream_transport> t = t_;
+  if (!t) throw std::logic_error("stream: empty (moved-from or default-constructed) handle");
+  const std::string peer = t->socket().peer_address().to_string();
+  auto session = std::make_unique<detail::tls_session>(
+      ctx, server_hostname ? std::string(server_hostname) : std::string(), peer);
+  co_await timeout(handshake_timeout, t->start_tls(std::move(session)));
+}
+
 bool stream_writer::can_write_eof() const noexcept {
   return t_ && t_->can_write_eof();
 }

@@ -304,6 +304,32 @@ AIO_TEST(tls, close_sends_close_notify_and_the_peer_sees_the_end) {
   co_await stop(srv);
 }
 
+AIO_TEST(tls, start_tls_upgrades_a_plain_connection) {
+  // A STARTTLS dialogue: plain text first, then both sides upgrade.
+  const aio::ssl_context sctx = server_ctx(pki().server);
+  aio::server srv = co_await aio::start_server(
+      [&sctx](aio::stream_reader r, aio::stream_writer w) -> aio::coro<void> {
+        if (co_await r.readline() != "STARTTLS\n") co_return;
+        w.write("GO AHEAD\n");
+        co_await w.drain();
+        co_await w.start_tls(sctx);
+        std::string line = co_await r.readline();
+        w.write("secret:" + line);
+        co_await w.drain();
+      },
+      "127.0.0.1", 0);
+  const aio::ssl_context cctx = client_ctx();
+  auto [r, w] = co_await aio::open_connection("127.0.0.1", port_of(srv));
+  w.write("STARTTLS\n");
+  EXPECT_EQ(co_await r.readline(), "GO AHEAD\n");
+  co_await w.start_tls(cctx, "localhost");
+  EXPECT_FALSE(w.tls_version().empty());
+  w.write("hello\n");
+  EXPECT_EQ(co_await r.readline(), "secret:hello\n");
+  EXPECT_THROW(co_await w.start_tls(cctx, "localhost"), std::logic_error);  // already TLS
+  co_await stop(srv);
+}
+
 TEST(tls, cancellation_at_every_step_of_a_tls_exchange) {
   aio::testing::cancel_at_every_step([]() -> aio::coro<void> {
     const aio::ssl_context sctx = server_ctx(pki().server);

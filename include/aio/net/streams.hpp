@@ -172,6 +172,14 @@ class stream_writer {
   [[nodiscard]] coro<void> drain();
   /// Closes the write side after the buffered data (shutdown(SHUT_WR)).
   void write_eof();
+  /// Upgrades the connection to TLS (asyncio's writer.start_tls; STARTTLS in SMTP,
+  /// IMAP, PostgreSQL): `ctx` a client or server context, `server_hostname` the name
+  /// to send and verify (client; nullptr: none, then an IP-less check is skipped).
+  /// The reader and writer then speak plaintext over TLS. Call it with no read in
+  /// progress, after the plain-text exchange that agreed on the upgrade.
+  [[nodiscard]] coro<void> start_tls(
+      const ssl_context& ctx, const char* server_hostname = nullptr,
+      std::chrono::milliseconds handshake_timeout = std::chrono::milliseconds(60000));
   /// False on TLS streams (TLS cannot half-close; write_eof throws there).
   bool can_write_eof() const noexcept;
   /// Closes the connection once the buffered data is sent. Idempotent.
