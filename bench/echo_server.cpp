@@ -4,6 +4,7 @@
 // by the anchors' bench.py and its closed-loop echo_client.
 //
 //   bench_echo_server --port P [--mode stream|socket] [--buffer BYTES]
+//                     [--cert FILE --key FILE]
 //
 // Listens on 127.0.0.1:P (TCP_NODELAY on every connection), one thread, until SIGTERM
 // or SIGINT. The process is the server itself: bench.py stops it by its PID.
@@ -17,7 +18,7 @@
 //                  shape of the uvloop-streams peer (read(102400), write, await drain()).
 //
 // --buffer sets the per-connection receive buffer (socket mode) or the read size
-// (stream mode).
+// (stream mode). --cert/--key serve TLS (stream mode; the `tls` suite of bench/run).
 #include <signal.h>
 #include <sys/socket.h>
 
@@ -27,6 +28,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -36,6 +38,7 @@
 #include "aio/net/errors.hpp"
 #include "aio/net/socket.hpp"
 #include "aio/net/streams.hpp"
+#include "aio/net/tls.hpp"
 
 namespace {
 
@@ -43,6 +46,8 @@ struct options {
   std::uint16_t port = 0;
   bool stream = true;
   std::size_t buffer = 0;  // 0: the mode's default
+  const char* cert = nullptr;
+  const char* key = nullptr;
 };
 
 // --- mode socket ------------------------------------------------------------------------
@@ -96,7 +101,15 @@ aio::coro<void> echo_stream_connection(aio::stream_reader reader, aio::stream_wr
 
 aio::coro<void> serve_stream(options o) {
   if (o.buffer) stream_read_size = o.buffer;
-  aio::server srv = co_await aio::start_server(&echo_stream_connection, "127.0.0.1", o.port);
+  std::optional<aio::ssl_context> tls;
+  aio::server_options so;
+  if (o.cert) {
+    tls.emplace(aio::ssl_context::server());
+    tls->load_cert_chain(o.cert, o.key);
+    so.ssl = &*tls;
+  }
+  aio::server srv =
+      co_await aio::start_server(&echo_stream_connection, "127.0.0.1", o.port, so);
   co_await srv.serve_forever();
 }
 
@@ -144,6 +157,10 @@ int main(int argc, char** argv) {
         o.stream = false;
       else
         usage("mode is stream or socket");
+    } else if (a == "--cert") {
+      o.cert = v;
+    } else if (a == "--key") {
+      o.key = v;
     } else if (a == "--buffer") {
       o.buffer = std::strtoul(v, nullptr, 10);
       if (o.buffer == 0) usage("bad buffer size");
@@ -152,5 +169,7 @@ int main(int argc, char** argv) {
     }
   }
   if (o.port == 0) usage("--port is required");
+  if (!o.cert != !o.key) usage("--cert and --key go together");
+  if (o.cert && !o.stream) usage("TLS is served in stream mode");
   return aio::run(main_async(o));
 }
