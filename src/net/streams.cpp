@@ -797,6 +797,10 @@ std::string stream_writer::tls_alpn() const {
   const detail::tls_session* s = need(t_).tls();
   return s ? s->alpn() : std::string();
 }
+bool stream_writer::tls_session_reused() const {
+  const detail::tls_session* s = need(t_).tls();
+  return s && s->session_reused();
+}
 std::string stream_writer::tls_version() const {
   const detail::tls_session* s = need(t_).tls();
   return s ? s->version() : std::string();

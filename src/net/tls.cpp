@@ -4,7 +4,9 @@
 #include <openssl/x509v3.h>
 
 #include <cstring>
+#include <mutex>
 #include <stdexcept>
+#include <unordered_map>
 
 #include "aio/net/address.hpp"
 #include "aio/net/detail/tls_session.hpp"
@@ -17,7 +19,14 @@ struct ssl_context::impl {
   bool server = false;
   bool verify = true;
   std::string alpn_wire;  // the server's protocols, in ALPN wire format
-  ~impl() { SSL_CTX_free(ctx); }
+  // Client session cache for resumption: the newest session per "host|peer" (tickets
+  // arrive after the handshake in TLS 1.3; OpenSSL hands them to new_session()).
+  std::mutex sessions_m;
+  std::unordered_map<std::string, SSL_SESSION*> sessions;
+  ~impl() {
+    for (auto& [k, s] : sessions) SSL_SESSION_free(s);
+    SSL_CTX_free(ctx);
+  }
 };
 
 namespace {
@@ -60,6 +69,11 @@ BIO* pem_bio(std::string_view pem) {
 
 ssl_context ssl_context::client() {
   auto p = make(false);
+  SSL_CTX_set_session_cache_mode(p->ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+  SSL_CTX_sess_set_new_cb(p->ctx, [](SSL* ssl, SSL_SESSION* sess) -> int {
+    auto* ts = static_cast<detail::tls_session*>(SSL_get_app_data(ssl));
+    return ts ? ts->store_session(sess) : 0;
+  });
   SSL_CTX_set_verify(p->ctx, SSL_VERIFY_PEER, nullptr);
   SSL_CTX_set_default_verify_paths(p->ctx);
   return ssl_context(std::move(p));
@@ -195,6 +209,13 @@ tls_session::tls_session(const ssl_context& ctx, const std::string& hostname, st
     SSL_set_accept_state(ssl);
   } else {
     SSL_set_connect_state(ssl);
+    SSL_set_app_data(ssl, this);
+    cache_key_ = hostname + "|" + peer_;
+    {
+      std::lock_guard lk(ctx_->sessions_m);
+      if (auto it = ctx_->sessions.find(cache_key_); it != ctx_->sessions.end())
+        SSL_set_session(ssl, it->second);  // resumption, if the server agrees
+    }
     if (!hostname.empty()) {
       const bool is_ip = net::address::parse(hostname, 0).has_value();
       if (!is_ip) SSL_set_tlsext_host_name(ssl, hostname.c_str());
@@ -282,6 +303,20 @@ std::size_t tls_session::take_output(char* buf, std::size_t n) noexcept {
   const int r =
       BIO_read(static_cast<BIO*>(wbio_), buf, static_cast<int>(n > 1 << 30 ? 1 << 30 : n));
   return r > 0 ? static_cast<std::size_t>(r) : 0;
+}
+
+int tls_session::store_session(void* session) noexcept {
+  auto* sess = static_cast<SSL_SESSION*>(session);
+  if (!SSL_SESSION_is_resumable(sess)) return 0;
+  std::lock_guard lk(ctx_->sessions_m);
+  SSL_SESSION*& slot = ctx_->sessions[cache_key_];
+  if (slot) SSL_SESSION_free(slot);
+  slot = sess;
+  return 1;  // we keep the reference
+}
+
+bool tls_session::session_reused() const noexcept {
+  return SSL_session_reused(static_cast<SSL*>(ssl_)) == 1;
 }
 
 std::string tls_session::alpn() const {

@@ -330,6 +330,25 @@ AIO_TEST(tls, start_tls_upgrades_a_plain_connection) {
   co_await stop(srv);
 }
 
+AIO_TEST(tls, a_second_connection_resumes_the_session) {
+  const aio::ssl_context sctx = server_ctx(pki().server);
+  aio::server_options so;
+  so.ssl = &sctx;
+  aio::server srv = co_await aio::start_server(echo, "127.0.0.1", 0, so);
+  const aio::ssl_context cctx = client_ctx();
+  aio::connection_options co;
+  co.ssl = &cctx;
+  for (int i = 0; i < 2; ++i) {
+    auto [r, w] = co_await aio::open_connection("127.0.0.1", port_of(srv), co);
+    w.write("x\n");
+    (void)co_await r.readline();  // TLS 1.3 tickets arrive with the first data
+    EXPECT_EQ(w.tls_session_reused(), i == 1) << "connection " << i;
+    w.close();
+    co_await w.wait_closed();
+  }
+  co_await stop(srv);
+}
+
 TEST(tls, cancellation_at_every_step_of_a_tls_exchange) {
   aio::testing::cancel_at_every_step([]() -> aio::coro<void> {
     const aio::ssl_context sctx = server_ctx(pki().server);

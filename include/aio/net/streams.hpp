@@ -201,6 +201,9 @@ class stream_writer {
   /// "" on plain streams. (asyncio's get_extra_info("ssl_object").selected_alpn_protocol().)
   std::string tls_alpn() const;
   std::string tls_version() const;
+  /// TLS streams: the handshake resumed a cached session (asyncio's
+  /// get_extra_info("ssl_object").session_reused).
+  bool tls_session_reused() const;
 
   explicit stream_writer(std::shared_ptr<detail::stream_transport> t) noexcept;
   const std::shared_ptr<detail::stream_transport>& transport() const noexcept { return t_; }

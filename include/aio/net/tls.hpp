@@ -19,6 +19,9 @@
 // set_verify(false) turns both checks off (tests, private networks). Certificates and
 // keys load from PEM files or PEM text in memory. ALPN: set_alpn_protocols({"h2",
 // "http/1.1"}); the negotiated one is writer.tls_alpn(). TLS 1.2 is the minimum.
+// Session resumption: a client context keeps the newest session per host and address
+// and offers it on the next connection there (writer.tls_session_reused() tells);
+// server contexts issue session tickets (OpenSSL's default).
 //
 // The context is a cheap, copyable handle on shared OpenSSL state; a connection keeps
 // what it needs alive, so a context may be destroyed while its connections run.

@@ -42,6 +42,11 @@ class tls_session {
   std::string alpn() const;
   /// "TLSv1.3" etc.
   std::string version() const;
+  /// The handshake resumed an earlier session (client: from the context's cache).
+  bool session_reused() const noexcept;
+  /// For the context's new-session callback: keeps `session` (an SSL_SESSION*) as the
+  /// one to resume next time for this host and peer. Returns 1 if it took it.
+  int store_session(void* session) noexcept;
 
  private:
   [[noreturn]] void fail(const char* what, int ret);
@@ -49,6 +54,7 @@ class tls_session {
   void* rbio_ = nullptr;  // ciphertext from the peer
   void* wbio_ = nullptr;  // ciphertext to the peer
   std::string peer_;
+  std::string cache_key_;
   std::shared_ptr<ssl_context::impl> ctx_;
   bool eof_ = false;
 };
