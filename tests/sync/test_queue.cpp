@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: MIT
+#include "aio/sync/channel.hpp"
 #include "aio/sync/queue.hpp"
 
 #include <gtest/gtest.h>
@@ -59,6 +60,13 @@ TEST(queue, default_is_unbounded_and_zero_maxsize_is_rejected) {
   EXPECT_THROW(aio::priority_queue<int>(0), std::invalid_argument);
   aio::queue<int> b(3);
   EXPECT_EQ(b.maxsize(), std::optional<std::size_t>(3));
+  // A negative size is an error, not SIZE_MAX through std::optional<std::size_t>.
+  EXPECT_THROW(aio::queue<int>(-1), std::invalid_argument);
+  EXPECT_THROW(aio::lifo_queue<int>(-1), std::invalid_argument);
+  EXPECT_THROW(aio::priority_queue<int>(-1), std::invalid_argument);
+  EXPECT_THROW(aio::channel<int>(-1), std::invalid_argument);
+  aio::priority_queue<int> c(5L);
+  EXPECT_EQ(c.maxsize(), std::optional<std::size_t>(5));
 }
 
 TEST(queue, fifo_lifo_and_priority_order) {

@@ -38,6 +38,7 @@
 // thread). The channel must outlive every thread and task that uses it.
 #pragma once
 
+#include <concepts>
 #include <coroutine>
 #include <cstddef>
 #include <deque>
@@ -96,6 +97,15 @@ class channel {
   explicit channel(std::size_t capacity) : capacity_(capacity) {
     if (capacity == 0) throw std::invalid_argument("channel capacity must be at least 1");
   }
+  /// A capacity given as a signed number: negative is std::invalid_argument (not a
+  /// huge capacity through the conversion to std::size_t); floating point does not
+  /// compile.
+  template <std::signed_integral I>
+  explicit channel(I capacity)
+      : channel(capacity < 0 ? throw std::invalid_argument("channel capacity must be at least 1")
+                             : static_cast<std::size_t>(capacity)) {}
+  template <std::floating_point F>
+  explicit channel(F) = delete;
   channel(const channel&) = delete;
   channel& operator=(const channel&) = delete;
 

@@ -47,6 +47,7 @@
 #pragma once
 
 #include <algorithm>
+#include <concepts>
 #include <coroutine>
 #include <cstddef>
 #include <deque>
@@ -508,6 +509,16 @@ class basic_queue {
 
 }  // namespace detail
 
+namespace detail {
+/// A queue size given as a signed number (`queue<int> q(10)`): a negative one is an
+/// error, not a huge bound through std::optional<std::size_t>'s conversion.
+template <std::signed_integral I>
+std::size_t checked_queue_size(I n) {
+  if (n < 0) throw std::invalid_argument("queue maxsize must not be negative");
+  return static_cast<std::size_t>(n);
+}
+}  // namespace detail
+
 /// A first-in, first-out queue (asyncio.Queue). See the file comment.
 template <class T>
 class queue : public detail::basic_queue<T, detail::fifo_store<T>> {
@@ -515,6 +526,10 @@ class queue : public detail::basic_queue<T, detail::fifo_store<T>> {
   /// std::nullopt: unbounded; otherwise at least 1 (std::invalid_argument).
   explicit queue(std::optional<std::size_t> maxsize = std::nullopt)
       : detail::basic_queue<T, detail::fifo_store<T>>(maxsize) {}
+  template <std::signed_integral I>
+  explicit queue(I maxsize) : queue(detail::checked_queue_size(maxsize)) {}
+  template <std::floating_point F>
+  explicit queue(F) = delete;  // asyncio rejects maxsize=1.5 too (test_float_maxsize)
 };
 
 /// A queue that returns the smallest item first by `Compare` (asyncio.PriorityQueue,
@@ -526,6 +541,11 @@ class priority_queue : public detail::basic_queue<T, detail::heap_store<T, Compa
                           Compare comp = Compare())
       : detail::basic_queue<T, detail::heap_store<T, Compare>>(
             maxsize, detail::heap_store<T, Compare>(std::move(comp))) {}
+  template <std::signed_integral I>
+  explicit priority_queue(I maxsize, Compare comp = Compare())
+      : priority_queue(detail::checked_queue_size(maxsize), std::move(comp)) {}
+  template <std::floating_point F>
+  explicit priority_queue(F, Compare = Compare()) = delete;
 };
 
 /// A last-in, first-out queue (asyncio.LifoQueue). See the file comment.
@@ -534,6 +554,10 @@ class lifo_queue : public detail::basic_queue<T, detail::lifo_store<T>> {
  public:
   explicit lifo_queue(std::optional<std::size_t> maxsize = std::nullopt)
       : detail::basic_queue<T, detail::lifo_store<T>>(maxsize) {}
+  template <std::signed_integral I>
+  explicit lifo_queue(I maxsize) : lifo_queue(detail::checked_queue_size(maxsize)) {}
+  template <std::floating_point F>
+  explicit lifo_queue(F) = delete;
 };
 
 }  // namespace aio
