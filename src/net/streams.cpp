@@ -483,21 +483,27 @@ class stream_transport : public std::enable_shared_from_this<stream_transport> {
     auto room = wbuf_.prepare(n);
     wbuf_.commit(tls_->take_output(reinterpret_cast<char*>(room.data()), n));
     if (flush_pending_) return;
-    net::detail::socket_state* st = sock_.state();
-    while (st->writable && !wbuf_.empty()) {
+    if (sock_.state()->writable) {
+      if (const int e = send_buffered(); e != 0 && e != EAGAIN) return fail(e);
+    }
+    if (!wbuf_.empty()) start_flush();
+  }
+
+  // Sends from the write buffer until it is empty (0), the socket is full (EAGAIN: its
+  // writable flag goes down) or the connection fails (the errno).
+  int send_buffered() noexcept {
+    while (!wbuf_.empty()) {
       ssize_t k;
       do k = ::send(sock_.fd(), wbuf_.data(), wbuf_.size(), MSG_NOSIGNAL);
       while (k < 0 && errno == EINTR);
       if (k < 0) {
-        if (errno == EAGAIN) {
-          st->writable = false;
-          break;
-        }
-        return fail(errno);
+        if (errno != EAGAIN) return errno;
+        sock_.state()->writable = false;
+        return EAGAIN;
       }
       wbuf_.consume(static_cast<std::size_t>(k));
     }
-    if (!wbuf_.empty()) start_flush();
+    return 0;
   }
 
   void check_writable() {
@@ -540,21 +546,12 @@ class stream_transport : public std::enable_shared_from_this<stream_transport> {
   // Sends from the buffer until it is empty (true) or the socket is full (false).
   static bool flush_attempt(net::detail::io_op* op) noexcept {
     stream_transport* t = static_cast<flush_op*>(op)->owner;
-    while (!t->wbuf_.empty()) {
-      ssize_t k;
-      do k = ::send(t->sock_.fd(), t->wbuf_.data(), t->wbuf_.size(), MSG_NOSIGNAL);
-      while (k < 0 && errno == EINTR);
-      if (k < 0) {
-        if (errno == EAGAIN) {
-          op->st->writable = false;
-          t->maybe_wake_drainers();
-          return false;
-        }
-        op->error = errno;
-        return true;
-      }
-      t->wbuf_.consume(static_cast<std::size_t>(k));
+    const int e = t->send_buffered();
+    if (e == EAGAIN) {
+      t->maybe_wake_drainers();  // partly sent: maybe below the low-water mark already
+      return false;
     }
+    op->error = e;
     return true;
   }
 
@@ -569,7 +566,7 @@ class stream_transport : public std::enable_shared_from_this<stream_transport> {
       t->fail(err == ECANCELED ? EPIPE : err);
       return;
     }
-    t->wake_waiters_if_low();
+    t->maybe_wake_drainers();
     if (t->closing_) {
       t->finish_close();
     } else if (t->eof_requested_ && !t->eof_written_) {
@@ -599,7 +596,6 @@ class stream_transport : public std::enable_shared_from_this<stream_transport> {
   void maybe_wake_drainers() noexcept {
     if (wbuf_.size() <= low_) stream_waiter::wake_all(drainers_);
   }
-  void wake_waiters_if_low() noexcept { maybe_wake_drainers(); }
   void wake_waiters() noexcept {
     stream_waiter::wake_all(drainers_);
     if (closed_) stream_waiter::wake_all(closers_);
