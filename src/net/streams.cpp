@@ -19,6 +19,7 @@
 #include "aio/core/task_group.hpp"
 #include "aio/net/detail/tls_session.hpp"
 #include "aio/net/dns.hpp"
+#include "aio/sync/event.hpp"
 #include "aio/time/sleep.hpp"
 #include "aio/time/timeout.hpp"
 
@@ -951,11 +952,11 @@ class server_state : public std::enable_shared_from_this<server_state> {
     for (auto& [id, t] : connections_) t.cancel();
   }
 
+  // An event, not a future: a waiter that is cancelled (wait_for around wait_closed)
+  // must not cancel what the other waiters, and later ones, wait for.
   coro<void> wait_closed() {
-    if (!closed_ && !closed_future_) closed_future_ = loop_->create_future<void>();
     if (closed_) co_return;
-    future<void> f = *closed_future_;
-    co_await f;
+    co_await closed_event_.wait();
   }
 
   bool is_serving() const noexcept { return serving_; }
@@ -1053,7 +1054,7 @@ class server_state : public std::enable_shared_from_this<server_state> {
   void maybe_closed() {
     if (serving_ || !connections_.empty() || closed_) return;
     closed_ = true;
-    if (closed_future_ && !closed_future_->done()) closed_future_->set_result();
+    closed_event_.set();
   }
 
   client_connected_cb cb_;
@@ -1064,7 +1065,7 @@ class server_state : public std::enable_shared_from_this<server_state> {
   std::vector<task<void>> accepters_;
   std::unordered_map<std::uint64_t, task<void>> connections_;
   std::uint64_t next_id_ = 0;
-  std::optional<future<void>> closed_future_;
+  event closed_event_;
   std::optional<future<void>> stop_future_;
   bool serving_ = false;
   bool closed_ = false;

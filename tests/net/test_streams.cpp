@@ -214,6 +214,27 @@ AIO_TEST(streams, close_stops_accepting_and_wait_closed_waits_for_the_handlers) 
   EXPECT_TRUE(handler_done);
 }
 
+AIO_TEST(streams, a_cancelled_wait_closed_does_not_disturb_the_others) {
+  aio::future<void> go = aio::get_running_loop().create_future<void>();
+  aio::server srv = co_await aio::start_server(
+      [&](aio::stream_reader, aio::stream_writer) -> aio::coro<void> { co_await go; }, "127.0.0.1",
+      0);
+  auto [r, w] = co_await aio::open_connection("127.0.0.1", port_of(srv));
+  while (srv.active_connections() == 0) co_await aio::sleep(0s);
+  srv.close();
+  auto patient = aio::create_task(srv.wait_closed());
+  // A graceful shutdown's pattern: wait a while, give up, then wait again.
+  EXPECT_THROW(co_await aio::wait_for(srv.wait_closed(), 10ms), aio::timeout_error);
+  auto again = aio::create_task(srv.wait_closed());
+  co_await aio::sleep(0s);
+  EXPECT_FALSE(patient.done());
+  EXPECT_FALSE(again.done());
+  go.set_result();
+  co_await patient;
+  co_await again;
+  EXPECT_EQ(srv.active_connections(), 0u);
+}
+
 AIO_TEST(streams, abort_clients_cancels_the_handlers) {
   bool cancelled = false;
   aio::server srv = co_await aio::start_server(
