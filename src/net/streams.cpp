@@ -802,6 +802,10 @@ std::string stream_writer::tls_version() const {
   const detail::tls_session* s = need(t_).tls();
   return s ? s->version() : std::string();
 }
+std::string stream_writer::tls_peer_subject() const {
+  const detail::tls_session* s = need(t_).tls();
+  return s ? s->peer_subject() : std::string();
+}
 
 stream_pair make_streams(net::socket sock, std::size_t limit) {
   if (!sock.is_open()) throw std::invalid_argument("make_streams: the socket is not open");

@@ -141,7 +141,12 @@ void ssl_context::load_cert_chain_pem(std::string_view cert_pem, std::string_vie
 
 void ssl_context::set_verify(bool on) {
   p_->verify = on;
-  SSL_CTX_set_verify(p_->ctx, on ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, nullptr);
+  // A server that verifies requires a certificate (Python's CERT_REQUIRED): without
+  // FAIL_IF_NO_PEER_CERT, OpenSSL would let a client without one in.
+  const int mode = !on          ? SSL_VERIFY_NONE
+                   : p_->server ? SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT
+                                : SSL_VERIFY_PEER;
+  SSL_CTX_set_verify(p_->ctx, mode, nullptr);
 }
 bool ssl_context::verify() const noexcept {
   return p_->verify;
@@ -328,6 +333,19 @@ std::string tls_session::alpn() const {
 
 std::string tls_session::version() const {
   return SSL_get_version(static_cast<SSL*>(ssl_));
+}
+
+std::string tls_session::peer_subject() const {
+  X509* cert = SSL_get0_peer_certificate(static_cast<SSL*>(ssl_));
+  if (cert == nullptr) return {};
+  BIO* b = BIO_new(BIO_s_mem());
+  if (b == nullptr) return {};
+  X509_NAME_print_ex(b, X509_get_subject_name(cert), 0, XN_FLAG_RFC2253);
+  char* data = nullptr;
+  const long n = BIO_get_mem_data(b, &data);
+  std::string out(data, static_cast<std::size_t>(n > 0 ? n : 0));
+  BIO_free(b);
+  return out;
 }
 
 }  // namespace detail

@@ -201,6 +201,10 @@ class stream_writer {
   /// "" on plain streams. (asyncio's get_extra_info("ssl_object").selected_alpn_protocol().)
   std::string tls_alpn() const;
   std::string tls_version() const;
+  /// TLS streams: the subject of the peer's certificate, RFC 2253 ("CN=client,O=aio"),
+  /// "" if it sent none (a server sees the client's with mutual TLS; asyncio's
+  /// get_extra_info("peercert")["subject"]).
+  std::string tls_peer_subject() const;
   /// TLS streams: the handshake resumed a cached session (asyncio's
   /// get_extra_info("ssl_object").session_reused).
   bool tls_session_reused() const;

@@ -16,7 +16,9 @@
 // A client context verifies the peer by default (as ssl.create_default_context()):
 // the system's CA store, the host name given to open_connection (or
 // connection_options::server_hostname) checked against the certificate, SNI sent.
-// set_verify(false) turns both checks off (tests, private networks). Certificates and
+// set_verify(false) turns both checks off (tests, private networks). Mutual TLS: a
+// server context with set_verify(true) and load_verify_pem(client CA) requires client
+// certificates; a client presents one loaded with load_cert_chain. Certificates and
 // keys load from PEM files or PEM text in memory. ALPN: set_alpn_protocols({"h2",
 // "http/1.1"}); the negotiated one is writer.tls_alpn(). TLS 1.2 is the minimum.
 // Session resumption: a client context keeps the newest session per host and address
@@ -57,7 +59,7 @@ class ssl_context {
   /// A client context: peer verification and hostname check on, system CAs loaded.
   static ssl_context client();
   /// A server context (load_cert_chain before use); clients are not asked for
-  /// certificates.
+  /// certificates unless set_verify(true) (mutual TLS).
   static ssl_context server();
 
   /// Trust the CAs of a PEM file, or of PEM text in memory.
@@ -67,6 +69,10 @@ class ssl_context {
   void load_cert_chain(const std::string& certfile, const std::string& keyfile);
   void load_cert_chain_pem(std::string_view cert_pem, std::string_view key_pem);
   /// Client: verify the peer's certificate and host name (default true).
+  /// Server: require a client certificate signed by a CA given to
+  /// load_verify_locations / load_verify_pem (mutual TLS, Python's CERT_REQUIRED;
+  /// default false). A client without one, or with an untrusted one, fails the
+  /// handshake; writer.tls_peer_subject() names the one that was accepted.
   void set_verify(bool on);
   bool verify() const noexcept;
   /// ALPN protocols, most preferred first.

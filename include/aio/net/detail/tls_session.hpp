@@ -42,6 +42,8 @@ class tls_session {
   std::string alpn() const;
   /// "TLSv1.3" etc.
   std::string version() const;
+  /// The peer certificate's subject, RFC 2253 ("CN=client,O=aio"); "" without one.
+  std::string peer_subject() const;
   /// The handshake resumed an earlier session (client: from the context's cache).
   bool session_reused() const noexcept;
   /// For the context's new-session callback: keeps `session` (an SSL_SESSION*) as the
