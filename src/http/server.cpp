@@ -444,18 +444,28 @@ class server_connection {
 namespace {
 
 // "Sun, 06 Nov 1994 08:49:37 GMT", computed once per second per thread.
-std::string_view http_date() {
-  thread_local std::time_t cached = 0;
-  thread_local char buf[40];
-  thread_local std::size_t len = 0;
-  std::time_t now = std::time(nullptr);
-  if (now != cached) {
-    cached = now;
+// "Date: Sun, 06 Nov 1994 08:49:37 GMT\r\n", computed once per second per thread, with
+// "Server: aio\r\n" after it (date_server_lines()), so the common case is one append.
+struct date_lines {
+  std::time_t second = -1;
+  char buf[96];
+  std::size_t date_len = 0;  // "Date: ...\r\n"
+  std::size_t all_len = 0;   // + "Server: aio\r\n"
+};
+
+const date_lines& current_date_lines() {
+  thread_local date_lines d;
+  const std::time_t now = std::time(nullptr);
+  if (now != d.second) {
+    d.second = now;
     std::tm tm{};
     ::gmtime_r(&now, &tm);
-    len = std::strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    d.date_len = std::strftime(d.buf, sizeof d.buf, "Date: %a, %d %b %Y %H:%M:%S GMT\r\n", &tm);
+    static constexpr std::string_view server = "Server: aio\r\n";
+    std::memcpy(d.buf + d.date_len, server.data(), server.size());
+    d.all_len = d.date_len + server.size();
   }
-  return {buf, len};
+  return d;
 }
 
 void append_decimal(std::string& out, std::uint64_t v) {
@@ -643,12 +653,14 @@ void server_connection::append_common_headers(std::string& out, const http::head
   } else if (chunked) {
     out.append("Transfer-Encoding: chunked\r\n"sv);
   }
-  if (!has_date) {
-    out.append("Date: "sv);
-    out.append(http_date());
-    out.append("\r\n"sv);
+  const date_lines& d = current_date_lines();
+  if (!has_date && !has_server) {
+    out.append(d.buf, d.all_len);
+  } else if (!has_date) {
+    out.append(d.buf, d.date_len);
+  } else if (!has_server) {
+    out.append(d.buf + d.date_len, d.all_len - d.date_len);
   }
-  if (!has_server) out.append("Server: aio\r\n"sv);
   if (close) out.append("Connection: close\r\n"sv);
   out.append("\r\n"sv);
 }
