@@ -57,7 +57,7 @@ void fuzz_parser(aio::http::message_parser::kind k, bool head, std::string_view 
         p.next_message();
         p.expect_no_body(head);
       } else {
-        check(r.consumed == piece.size());
+        check(r.consumed == piece.size() || p.error_pending());
       }
       data.remove_prefix(r.consumed);
     }

@@ -247,7 +247,8 @@ message_parser::message_parser(message_parser&& o) noexcept
       started_(o.started_),
       head_complete_(o.head_complete_),
       done_(o.done_),
-      body_bytes_(o.body_bytes_) {
+      body_bytes_(o.body_bytes_),
+      error_(std::move(o.error_)) {
   if (p_) p_->owner = this;
 }
 message_parser& message_parser::operator=(message_parser&& o) noexcept {
@@ -260,12 +261,14 @@ message_parser& message_parser::operator=(message_parser&& o) noexcept {
   head_complete_ = o.head_complete_;
   done_ = o.done_;
   body_bytes_ = o.body_bytes_;
+  error_ = std::move(o.error_);
   if (p_) p_->owner = this;
   return *this;
 }
 message_parser::~message_parser() = default;
 
 message_parser::result message_parser::feed(std::string_view data) {
+  if (error_) std::rethrow_exception(error_);
   result r;
   if (done_ || data.empty()) return r;
   impl& s = *p_;
@@ -284,11 +287,23 @@ message_parser::result message_parser::feed(std::string_view data) {
       if (err == HPE_PAUSED_UPGRADE) head_.upgrade = true;
       return r;
     default:
-      s.fail(err);
+      if (r.body.empty()) s.fail(err);
+      // Body bytes parsed before the error are handed out first (a client reading a
+      // chunked body gets what came before a bad chunk); the error comes with the next
+      // call, which consumes nothing more.
+      try {
+        s.fail(err);
+      } catch (const protocol_error&) {
+        error_ = std::current_exception();
+      }
+      r.consumed = static_cast<std::size_t>(llhttp_get_error_pos(&s.parser) - data.data());
+      r.message_done = false;
+      return r;
   }
 }
 
 bool message_parser::finish() {
+  if (error_) std::rethrow_exception(error_);
   if (done_) return true;
   if (!started_) return false;
   impl& s = *p_;

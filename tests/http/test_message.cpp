@@ -41,6 +41,7 @@ int status_of(std::string_view data, message_parser::kind k = message_parser::re
   message_parser p(k, limits);
   try {
     p.feed(data);
+    p.feed({});  // an error held back behind body bytes comes now
   } catch (const protocol_error& e) {
     return e.status();
   }
@@ -151,6 +152,15 @@ TEST(http_parser, smuggling_defences) {
   EXPECT_EQ(status_of("G@T / HTTP/1.1\r\n\r\n"), 400);
   EXPECT_EQ(status_of("GET / HTTP/9.9\r\n\r\n"), 400);
   EXPECT_EQ(status_of("\x01\x02\x03"), 400);
+}
+
+TEST(http_parser, body_before_an_error_is_delivered_then_the_error) {
+  message_parser p(message_parser::response);
+  auto r = p.feed("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\nzz\r\n");
+  EXPECT_EQ(join(r.body), "hello");
+  EXPECT_FALSE(r.message_done);
+  EXPECT_THROW(p.feed("more"), protocol_error);
+  EXPECT_THROW(p.finish(), protocol_error);
 }
 
 TEST(http_parser, limits) {

@@ -11,9 +11,10 @@
 //   std::invalid_argument aiohttp.http_exceptions.BadHttpMessage -> protocol_error   :
 //   std::runtime_error
 //
-// A connection failure keeps its cause: the aio::os_error (connection_refused_error ...)
-// is thrown as is by the client, and timeouts are aio::timeout_error, as in aiohttp
-// where ServerTimeoutError is also an asyncio.TimeoutError.
+// The client wraps connection failures in client_connector_error (aio/http/client.hpp,
+// aiohttp's ClientConnectorError), whose cause() is the original aio::os_error,
+// dns_error or ssl_error; timeouts are aio::timeout_error, as in aiohttp where
+// ServerTimeoutError is also an asyncio.TimeoutError.
 #pragma once
 
 #include <stdexcept>

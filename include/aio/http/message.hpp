@@ -29,6 +29,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <exception>
 #include <memory>
 #include <optional>
 #include <span>
@@ -92,7 +93,9 @@ class message_parser {
   };
 
   /// Parses `data`; throws protocol_error on invalid input (the parser is then
-  /// unusable). Returns having consumed all of `data` unless the message ended.
+  /// unusable). Returns having consumed all of `data` unless the message ended. When
+  /// body bytes were parsed before the error in the same call, they are returned first
+  /// and the error is thrown by the next feed() or finish().
   result feed(std::string_view data);
   /// The end of the input (the peer closed). Completes a message that is framed by the
   /// end of the connection and returns true; returns false if no message had begun;
@@ -114,6 +117,8 @@ class message_parser {
   bool message_done() const noexcept { return done_; }
   /// Body bytes of the current message so far.
   std::uint64_t body_bytes() const noexcept { return body_bytes_; }
+  /// An error is held back behind the body bytes of the last feed() (thrown next).
+  bool error_pending() const noexcept { return error_ != nullptr; }
 
  private:
   struct impl;
@@ -127,6 +132,7 @@ class message_parser {
   bool head_complete_ = false;
   bool done_ = false;
   std::uint64_t body_bytes_ = 0;
+  std::exception_ptr error_;  // an error held back behind body bytes (feed())
 };
 
 /// Reason phrase of a status code ("Not Found"), "" for unknown codes.
