@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "../support/nginx.hpp"
 #include "aio/aio.hpp"
 #include "aio/http/server.hpp"
 #include "aio/json.hpp"
@@ -202,6 +203,43 @@ AIO_TEST(aio_fetch, ctrl_c_stops_cleanly) {
   EXPECT_EQ(left, std::vector<std::string>{"000000-first"});  // partial files removed
   std::filesystem::remove_all(dir);
   co_await srv.shutdown();
+}
+
+AIO_TEST(aio_fetch, against_nginx_plain_and_tls) {
+  aio_test::nginx ng;
+  co_await ng.start();
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("aio-fetch-ng-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  // Plain and TLS (trusting nginx's certificate with --cacert), gzip decoded, a
+  // redirect followed, the 5 MiB file streamed to disk.
+  std::vector<std::string> args = {"--no-progress",
+                                   "--cacert",
+                                   (ng.dir / "cert.pem").string(),
+                                   "-o",
+                                   dir.string(),
+                                   ng.base() + "/hello.txt",
+                                   ng.tls_base() + "/text.txt",
+                                   ng.base() + "/found",
+                                   ng.tls_base() + "/big.bin"};
+  ran r = co_await fetch_tool(args);
+  EXPECT_EQ(r.rc, 0) << r.err;
+  std::map<std::string, aio::json::value> by_url;
+  for (auto& l : json_lines(r.out)) by_url[l["url"].get<std::string>()] = l;
+  EXPECT_EQ(by_url[ng.base() + "/hello.txt"]["bytes"], 17);
+  EXPECT_EQ(by_url[ng.tls_base() + "/text.txt"]["bytes"],
+            std::filesystem::file_size(ng.dir / "www" / "text.txt"));
+  EXPECT_EQ(by_url[ng.base() + "/found"]["status"], 200);
+  EXPECT_EQ(by_url[ng.tls_base() + "/big.bin"]["bytes"], 5 * 1024 * 1024);
+  EXPECT_EQ(std::filesystem::file_size(dir / "000003-big.bin"), 5u * 1024 * 1024);
+  // Without --cacert the TLS URLs fail with a certificate error, the others succeed.
+  args = {"--no-progress",         "-q", "--retries", "0", ng.tls_base() + "/hello.txt",
+          ng.base() + "/hello.txt"};
+  r = co_await fetch_tool(args);
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_NE(r.err.find("status: 200: 1, error: 1"), std::string::npos) << r.err;
+  std::filesystem::remove_all(dir);
+  co_await ng.stop();
 }
 
 AIO_TEST(aio_fetch, usage_errors_say_what_to_fix) {
