@@ -11,7 +11,11 @@
 //
 //   auto r2 = co_await session.post("users", aio::http::request_options().json(body));
 //   auto gen = r2.iter_chunked(64 * 1024);       // streaming, chunk by chunk
-//   while (auto piece = co_await gen.next()) out.write(*piece);
+//   for (;;) {                                   // (not `while (auto p = co_await ...)`:
+//     auto piece = co_await gen.next();          //  g++ 12, docs/hazards.md)
+//     if (!piece) break;
+//     out.write(*piece);
+//   }
 //   co_await session.close();                    // graceful: closes the idle connections
 //
 // Why request_options is a builder and not a struct with designated initializers: g++ 12

@@ -1,15 +1,14 @@
 // SPDX-License-Identifier: MIT
 // aio/http/errors.hpp — the exceptions of the HTTP layer, named after aiohttp's:
 //
-//   aiohttp.ClientError             -> aio::http::client_error : std::runtime_error
-//   ClientConnectionError           -> client_connection_error : client_error
-//   ClientResponseError             -> client_response_error   : client_error (status, url)
-//   TooManyRedirects                -> too_many_redirects      : client_response_error
-//   ClientPayloadError              -> client_payload_error    : client_error
-//   ServerDisconnectedError         -> server_disconnected_error : client_connection_error
-//   InvalidURL                      -> invalid_url              : client_error,
-//   std::invalid_argument aiohttp.http_exceptions.BadHttpMessage -> protocol_error   :
-//   std::runtime_error
+//   aiohttp.ClientError      -> aio::http::client_error    : std::runtime_error
+//   ClientConnectionError    -> client_connection_error    : client_error
+//   ClientResponseError      -> client_response_error      : client_error (status, url)
+//   TooManyRedirects         -> too_many_redirects         : client_response_error
+//   ClientPayloadError       -> client_payload_error       : client_error
+//   ServerDisconnectedError  -> server_disconnected_error  : client_connection_error
+//   InvalidURL               -> invalid_url                : client_error
+//   BadHttpMessage           -> protocol_error             : std::runtime_error
 //
 // The client wraps connection failures in client_connector_error (aio/http/client.hpp,
 // aiohttp's ClientConnectorError), whose cause() is the original aio::os_error,
