@@ -750,8 +750,24 @@ coro<void> server_connection::send_response(request& req, response& resp) {
     append_common_headers(out_, resp.headers, close_after_, length, chunked);
     writer_.write(out_);
     if (!no_body) {
-      response_writer w(this, chunked);
-      co_await resp.stream_(w);
+      response_writer w(this, chunked, length);
+      bool failed = false;
+      try {
+        co_await resp.stream_(w);
+      } catch (const std::exception&) {
+        // The head is sent: no 500 is possible. Report, and end the connection so
+        // the client does not take a cut body for a whole one.
+        get_running_loop().call_exception_handler(
+            {.message =
+                 "Error streaming the response to " + req.head_->method + " " + req.head_->target,
+             .exception = std::current_exception()});
+        failed = true;
+      }
+      if (failed || (length && w.bytes_written() != *length)) {
+        close_after_ = true;  // a body shorter than its Content-Length cannot be framed
+        co_await flush();
+        co_return;
+      }
       if (chunked) {
         out_.clear();
         write_last_chunk(out_);
@@ -934,6 +950,11 @@ coro<std::string> request::read_chunk(std::size_t max) {
 }
 
 coro<void> response_writer::write(std::string_view data) {
+  if (length_ && written_ + data.size() > *length_) {
+    throw std::length_error("response body longer than its Content-Length (" +
+                            std::to_string(*length_) + " bytes)");
+  }
+  written_ += data.size();
   return c_->write_body(data, chunked_);
 }
 

@@ -305,6 +305,46 @@ AIO_TEST(http_server, streaming_response_is_chunked) {
   co_await srv.shutdown();
 }
 
+AIO_TEST(http_server, a_streamed_body_must_match_its_content_length) {
+  std::vector<std::string> reported;
+  aio::get_running_loop().set_exception_handler(
+      [&](aio::event_loop&, const aio::exception_context& ctx) {
+        reported.push_back(ctx.message);
+      });
+  http::application app;
+  auto stream_with_length = [](std::size_t declared, std::string body) {
+    return [declared, body](http::request&) -> aio::coro<http::response> {
+      http::response r = http::response::stream(
+          [body](http::response_writer& w) -> aio::coro<void> { co_await w.write(body); });
+      r.headers.set("Content-Length", std::to_string(declared));
+      co_return r;
+    };
+  };
+  app.router().add_get("/exact", stream_with_length(5, "exact"));
+  app.router().add_get("/short", stream_with_length(10, "short"));
+  app.router().add_get("/long", stream_with_length(3, "toolong"));
+  http::app_server srv = co_await http::start_app(app, {.host = "127.0.0.1", .port = 0});
+  {
+    auto [r, w] = co_await aio::open_connection("127.0.0.1", srv.port());
+    w.write("GET /exact HTTP/1.1\r\nHost: x\r\n\r\nGET /exact HTTP/1.1\r\nHost: x\r\n\r\n");
+    auto rs = co_await read_responses(r, 2);  // raw framing, the connection kept
+    CO_ASSERT_EQ(rs.size(), 2u);
+    EXPECT_EQ(rs[1].body, "exact");
+  }
+  for (const char* path : {"/short", "/long"}) {
+    // Framing cannot be kept: the connection ends after what was sent, never reused.
+    auto [r, w] = co_await aio::open_connection("127.0.0.1", srv.port());
+    w.write(std::string("GET ") + path + " HTTP/1.1\r\nHost: x\r\n\r\nGET /exact HTTP/1.1\r\n\r\n");
+    std::string all = co_await r.read();
+    EXPECT_EQ(all.find("exact"), std::string::npos) << path << ": " << all;
+    EXPECT_NE(all.find("Content-Length: "), std::string::npos);
+  }
+  co_await srv.shutdown();
+  CO_ASSERT_EQ(reported.size(), 1u);  // the overlong write threw in the handler
+  EXPECT_NE(reported[0].find("GET /long"), std::string::npos);
+  aio::get_running_loop().set_exception_handler({});
+}
+
 AIO_TEST(http_server, static_files_stay_in_their_directory) {
   auto dir = std::filesystem::temp_directory_path() / ("aio-static-" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir / "sub");

@@ -117,7 +117,9 @@ class response {
   static response bytes(std::string body, int status = 200,
                         std::string_view content_type = "application/octet-stream");
   /// A body written by `fn` after the head has been sent, with chunked encoding (or
-  /// raw up to Content-Length if the headers set one).
+  /// raw up to Content-Length if the headers set one: a body that comes out shorter
+  /// closes the connection, one that would be longer is refused by write()). An
+  /// exception from `fn` is reported and closes the connection (the head is gone).
   static response stream(std::function<coro<void>(response_writer&)> fn, int status = 200,
                          std::string_view content_type = "application/octet-stream");
   /// A file's contents (sendfile), with a Content-Type guessed from its extension.
@@ -146,13 +148,21 @@ response json_response(const json::value& body, int status = 200);
 class response_writer {
  public:
   /// Sends `data` as the next piece of the body (waits while the peer is slow).
+  /// std::length_error if it would go past the Content-Length the response declared
+  /// (nothing of `data` is sent then).
   [[nodiscard]] coro<void> write(std::string_view data);
+  /// Body bytes written so far.
+  std::uint64_t bytes_written() const noexcept { return written_; }
 
  private:
   friend class detail::server_connection;
-  explicit response_writer(detail::server_connection* c, bool chunked) : c_(c), chunked_(chunked) {}
+  response_writer(detail::server_connection* c, bool chunked,
+                  std::optional<std::uint64_t> length) noexcept
+      : c_(c), chunked_(chunked), length_(length) {}
   detail::server_connection* c_;
   bool chunked_;
+  std::optional<std::uint64_t> length_;
+  std::uint64_t written_ = 0;
 };
 
 class request {
