@@ -1057,7 +1057,10 @@ struct workers_shared {
     std::lock_guard g(mu);
     if (stop) return;
     stop = true;
-    for (auto [loop, ev] : workers) loop->call_soon_threadsafe([ev] { ev->set(); });
+    for (const auto& w : workers) {
+      event* ev = w.second;  // (clang 14 cannot capture a structured binding)
+      w.first->call_soon_threadsafe([ev] { ev->set(); });
+    }
   }
 };
 
