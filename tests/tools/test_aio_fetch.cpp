@@ -177,7 +177,9 @@ AIO_TEST(aio_fetch, bodies_are_saved_to_files) {
 
 AIO_TEST(aio_fetch, ctrl_c_stops_cleanly) {
   test_server ts;
-  http::app_server srv = co_await http::start_app(ts.app, {.host = "127.0.0.1", .port = 0});
+  // The /slow handlers outlive their client: the shutdown cancels them soon.
+  http::app_server srv =
+      co_await http::start_app(ts.app, {.host = "127.0.0.1", .port = 0, .shutdown_timeout = 100ms});
   const std::string base = "http://127.0.0.1:" + std::to_string(srv.port());
   const auto dir =
       std::filesystem::temp_directory_path() / ("aio-fetch-int-" + std::to_string(::getpid()));
