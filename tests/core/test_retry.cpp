@@ -65,6 +65,23 @@ AIO_TEST_VIRTUAL_TIME(retry, retry_if_decides) {
   EXPECT_EQ(attempts, 1);
 }
 
+bool only_transient_fn(const std::exception_ptr& e) {
+  return aio::exception_group::matches<transient>(e);
+}
+
+AIO_TEST_VIRTUAL_TIME(retry, retry_if_may_be_a_plain_function) {
+  int attempts = 0;
+  EXPECT_THROW(co_await aio::retry(
+                   [&]() -> aio::coro<void> {
+                     ++attempts;
+                     if (attempts < 3) throw transient();
+                     throw fatal();
+                   },
+                   {.base_delay = 1ms, .retry_if = only_transient_fn}),
+               fatal);
+  EXPECT_EQ(attempts, 3);
+}
+
 AIO_TEST_VIRTUAL_TIME(retry, delays_are_capped_and_jittered_within_bounds) {
   aio::retry_options o{.base_delay = 1s, .max_delay = 5s, .multiplier = 10, .jitter = 0.5};
   for (int attempt = 0; attempt < 5; ++attempt) {

@@ -26,12 +26,22 @@ class function_ref<R(Args...)> {
 
   template <class F>
   requires(!std::is_same_v<std::remove_cvref_t<F>, function_ref> &&
-           std::is_invocable_r_v<R, F&, Args...>) function_ref(F&& f)
+           !std::is_function_v<std::remove_reference_t<F>> && std::is_invocable_r_v<R, F&, Args...>)
+      function_ref(F&& f)
   noexcept  // NOLINT: implicit, like std::function_ref
       : obj_(const_cast<void*>(static_cast<const void*>(std::addressof(f)))),
         call_([](void* o, Args... a) -> R {
           return std::invoke(*static_cast<std::remove_reference_t<F>*>(o),
                              std::forward<Args>(a)...);
+        }) {}
+
+  /// A plain function (`{.retry_if = is_transient}`): kept as a function pointer (a
+  /// function outlives everything).
+  template <class F>
+  requires(std::is_function_v<F>&& std::is_invocable_r_v<R, F&, Args...>) function_ref(F& f)
+  noexcept  // NOLINT: implicit, like std::function_ref
+      : obj_(reinterpret_cast<void*>(&f)), call_([](void* o, Args... a) -> R {
+          return std::invoke(*reinterpret_cast<F*>(o), std::forward<Args>(a)...);
         }) {}
 
   explicit operator bool() const noexcept { return call_ != nullptr; }
