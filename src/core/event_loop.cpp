@@ -8,8 +8,10 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <stdexcept>
+#include <string_view>
 #include <system_error>
 #include <typeinfo>
 
@@ -179,8 +181,36 @@ void run_until_done(event_loop& loop, future_base* st) {
 
 // --- event_loop ---------------------------------------------------------------------
 
-event_loop::event_loop(loop_options opts) : backend_(detail::make_epoll_backend()) {
+namespace {
+
+// The backend for `kind`; see backend_kind. `debug` asks for a note when io_uring is
+// refused and epoll used instead.
+std::unique_ptr<detail::backend> make_backend(backend_kind kind, bool debug) {
+  if (kind == backend_kind::automatic) {
+    if (const char* env = std::getenv("AIO_BACKEND"); env && *env) {
+      const std::string_view v = env;
+      if (v == "epoll") return detail::make_epoll_backend();
+      if (v == "io_uring") return detail::make_io_uring_backend();
+      throw std::invalid_argument("AIO_BACKEND=" + std::string(v) + ": expected epoll or io_uring");
+    }
+  }
+  if (kind == backend_kind::epoll) return detail::make_epoll_backend();
+  if (kind == backend_kind::io_uring) return detail::make_io_uring_backend();
+  try {
+    return detail::make_io_uring_backend();
+  } catch (const std::system_error& e) {
+    if (debug)
+      log(log_level::info,
+          std::string("io_uring is not available (") + e.what() + "): the loop uses epoll");
+    return detail::make_epoll_backend();
+  }
+}
+
+}  // namespace
+
+event_loop::event_loop(loop_options opts) {
   debug_ = opts.debug.value_or(detail::debug_from_environment());
+  backend_ = make_backend(opts.backend, debug_);
   virtual_clock_ = opts.virtual_clock;
   deadlock_after_ = opts.deadlock_after;
   if (virtual_clock_) virtual_now_ = std::chrono::time_point_cast<duration>(clock::now());
@@ -194,6 +224,10 @@ event_loop::~event_loop() {
   }
   close();
   detail::unregister_loop(this);
+}
+
+const char* event_loop::backend_name() const noexcept {
+  return backend_ ? backend_->name() : "closed";
 }
 
 void event_loop::check_open() const {

@@ -44,7 +44,9 @@ coro<void> wait_all(std::vector<any_task> tasks) {
 }  // namespace
 
 runner::runner(const run_options& opts)
-    : opts_(opts), loop_(loop_options{.debug = opts.debug, .virtual_clock = opts.virtual_clock}) {
+    : opts_(opts),
+      loop_(loop_options{
+          .debug = opts.debug, .virtual_clock = opts.virtual_clock, .backend = opts.backend}) {
   if (tls_context.loop) {
     loop_.close();
     throw std::runtime_error("aio::run() cannot be called from a running event loop");

@@ -174,6 +174,18 @@ struct exception_context {
   std::optional<any_task> task{};
 };
 
+/// The OS interface under the loop (DESIGN.md §2, docs/design/io_uring.md).
+enum class backend_kind : unsigned char {
+  /// The AIO_BACKEND environment variable ("epoll" or "io_uring") if set; otherwise
+  /// io_uring when the kernel allows it, epoll when it does not (a debug-mode note says
+  /// why).
+  automatic,
+  epoll,
+  /// Throws std::system_error if the kernel refuses io_uring (seccomp, sysctl
+  /// kernel.io_uring_disabled, a kernel older than 5.11).
+  io_uring,
+};
+
 /// Options of an event loop.
 struct loop_options {
   /// Debug mode (DESIGN.md §7). Unset: from the AIO_DEBUG environment variable.
@@ -187,6 +199,8 @@ struct loop_options {
   /// within this much real time, run_forever throws std::runtime_error naming the
   /// pending tasks, instead of waiting forever. Unset: wait forever (asyncio's way).
   std::optional<duration> deadlock_after{};
+  /// Which backend polls for I/O.
+  backend_kind backend = backend_kind::automatic;
 };
 static_assert(std::is_trivially_destructible_v<loop_options>);  // docs/hazards.md
 
@@ -304,6 +318,8 @@ class event_loop : public detail::loop_base {
   // --- debug mode ----------------------------------------------------------------------
 
   bool get_debug() const noexcept { return debug_; }
+  /// The backend in use: "epoll" or "io_uring".
+  const char* backend_name() const noexcept;
   void set_debug(bool on) noexcept { debug_ = on; }
   /// A task step or callback longer than this is logged in debug mode (100 ms).
   duration slow_callback_duration = std::chrono::milliseconds(100);

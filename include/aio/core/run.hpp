@@ -42,6 +42,9 @@ struct run_options {
   /// After a SIGINT-cancelled main: end the process like Python (true), or throw
   /// aio::keyboard_interrupt (false).
   bool exit_on_sigint = true;
+  /// The loop's backend (see backend_kind): by default io_uring when the kernel allows
+  /// it, or what AIO_BACKEND says.
+  backend_kind backend = backend_kind::automatic;
 };
 static_assert(std::is_trivially_destructible_v<run_options>);  // docs/hazards.md
 

@@ -61,5 +61,7 @@ class backend {
 };
 
 std::unique_ptr<backend> make_epoll_backend();
+/// Throws std::system_error when the kernel refuses io_uring.
+std::unique_ptr<backend> make_io_uring_backend();
 
 }  // namespace aio::detail
